@@ -1,0 +1,9 @@
+"""`smolvla` subcommands for the data area."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's subcommands to `app`."""

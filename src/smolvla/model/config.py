@@ -1,0 +1,239 @@
+"""Architecture configuration: frozen dataclasses holding sizes only, plus named presets.
+
+Optimiser, schedule, robot and camera settings live elsewhere (training config, policy config).
+`get_config("smolvla_base")` is the full 450M model of the paper; `get_config("tiny")` is the same
+code at a size every CPU test can afford.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+
+def _check_positive(owner: str, **values: int | float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{owner}.{name} must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """SigLIP-style vision tower (the SmolVLM2 vision encoder)."""
+
+    hidden: int = 768
+    layers: int = 12
+    heads: int = 12
+    mlp: int = 3072
+    image_size: int = 512
+    patch_size: int = 16
+    layer_norm_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        _check_positive("VisionConfig", hidden=self.hidden, layers=self.layers, heads=self.heads, mlp=self.mlp)
+        if self.hidden % self.heads:
+            raise ValueError(f"VisionConfig.hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"VisionConfig.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})"
+            )
+
+    @property
+    def patches_per_side(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.patches_per_side**2
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """Pixel shuffle (space-to-depth) by `scale_factor`, then one bias-free linear to the text width."""
+
+    scale_factor: int = 4
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """SmolLM2 (Llama) text decoder, of which the first `layers` of `total_layers` are kept."""
+
+    hidden: int = 960
+    layers: int = 16
+    total_layers: int = 32
+    heads: int = 15
+    kv_heads: int = 5
+    head_dim: int = 64
+    mlp: int = 2560
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 100_000.0
+    vocab_size: int = 49_280
+
+    def __post_init__(self) -> None:
+        _check_positive("DecoderConfig", hidden=self.hidden, layers=self.layers, heads=self.heads, mlp=self.mlp)
+        if self.layers > self.total_layers:
+            raise ValueError(f"DecoderConfig.layers ({self.layers}) exceeds total_layers ({self.total_layers})")
+        if self.heads % self.kv_heads:
+            raise ValueError(f"DecoderConfig.heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """The flow-matching action expert: the decoder's layer recipe at `width_factor` of its width.
+
+    Layer i is a self-attention layer (expert tokens join the prefix tokens in one attention) when
+    `i % self_attn_every_n_layers == 0`, otherwise a cross-attention layer (expert queries attend only
+    to that layer's prefix keys/values, re-projected by the expert's own k/v linears).
+    """
+
+    width_factor: float = 0.75
+    self_attn_every_n_layers: int = 2
+    mlp_multiple_of: int = 256
+
+    def __post_init__(self) -> None:
+        _check_positive("ExpertConfig", width_factor=self.width_factor)
+        if self.self_attn_every_n_layers < 1:
+            raise ValueError(f"ExpertConfig.self_attn_every_n_layers must be >= 1, got {self.self_attn_every_n_layers}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes tensor shapes of the SmolVLA model."""
+
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    connector: ConnectorConfig = field(default_factory=ConnectorConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    max_state_dim: int = 32
+    max_action_dim: int = 32
+    chunk_size: int = 50
+    num_steps: int = 10
+    max_lang_tokens: int = 48
+    # Sinusoidal time embedding periods (seconds-free; flow time t in [0, 1]).
+    min_period: float = 4e-3
+    max_period: float = 4.0
+    attention: Literal["sdpa", "eager"] = "sdpa"
+
+    def __post_init__(self) -> None:
+        _check_positive(
+            "ModelConfig",
+            max_state_dim=self.max_state_dim,
+            max_action_dim=self.max_action_dim,
+            chunk_size=self.chunk_size,
+            num_steps=self.num_steps,
+            max_lang_tokens=self.max_lang_tokens,
+        )
+        if self.vision.patches_per_side % self.connector.scale_factor:
+            raise ValueError(
+                f"patches per side ({self.vision.patches_per_side}) must be divisible by the connector "
+                f"scale_factor ({self.connector.scale_factor})"
+            )
+        width = self.decoder.hidden * self.expert.width_factor
+        if width != int(width):
+            raise ValueError(
+                f"expert width decoder.hidden * width_factor = {self.decoder.hidden} * {self.expert.width_factor} "
+                f"= {width} is not an integer"
+            )
+
+    # Derived sizes: one source of truth for every module.
+    @property
+    def tokens_per_image(self) -> int:
+        return (self.vision.patches_per_side // self.connector.scale_factor) ** 2
+
+    @property
+    def connector_in_features(self) -> int:
+        return self.vision.hidden * self.connector.scale_factor**2
+
+    @property
+    def expert_hidden(self) -> int:
+        return int(self.decoder.hidden * self.expert.width_factor)
+
+    @property
+    def expert_mlp(self) -> int:
+        # Llama's sizing rule applied to the narrower expert: 256 * ceil((8/3 * width) / 256).
+        base = int(2 * 4 * self.expert_hidden / 3)
+        m = self.expert.mlp_multiple_of
+        return m * math.ceil(base / m)
+
+    @property
+    def kv_width(self) -> int:
+        return self.decoder.kv_heads * self.decoder.head_dim
+
+    def is_self_attn_layer(self, layer: int) -> bool:
+        return layer % self.expert.self_attn_every_n_layers == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of `to_dict`; unknown keys are an error (a typo must not silently fall back to a default)."""
+        sub = {"vision": VisionConfig, "connector": ConnectorConfig, "decoder": DecoderConfig, "expert": ExpertConfig}
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig keys {unknown}; expected a subset of {sorted(known)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in sub:
+                sub_cls = sub[key]
+                bad = sorted(set(value) - set(sub_cls.__dataclass_fields__))
+                if bad:
+                    raise ValueError(f"unknown {sub_cls.__name__} keys {bad}")
+                kwargs[key] = sub_cls(**value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+
+def _tiny() -> ModelConfig:
+    return ModelConfig(
+        vision=VisionConfig(hidden=32, layers=2, heads=2, mlp=64, image_size=64, patch_size=8),
+        connector=ConnectorConfig(scale_factor=2),
+        decoder=DecoderConfig(
+            hidden=64, layers=4, total_layers=8, heads=4, kv_heads=2, head_dim=16, mlp=128, vocab_size=512
+        ),
+        expert=ExpertConfig(width_factor=0.75, self_attn_every_n_layers=2, mlp_multiple_of=32),
+        chunk_size=10,
+        num_steps=4,
+        max_lang_tokens=16,
+    )
+
+
+def _small() -> ModelConfig:
+    # A CPU-trainable size for simulation experiments (~10M parameters), 64x64 cameras.
+    return ModelConfig(
+        vision=VisionConfig(hidden=192, layers=4, heads=3, mlp=768, image_size=64, patch_size=8),
+        connector=ConnectorConfig(scale_factor=2),
+        decoder=DecoderConfig(
+            hidden=256, layers=6, total_layers=6, heads=4, kv_heads=2, head_dim=64, mlp=768, vocab_size=512
+        ),
+        expert=ExpertConfig(width_factor=0.75, self_attn_every_n_layers=2, mlp_multiple_of=64),
+        chunk_size=50,
+        num_steps=10,
+        max_lang_tokens=48,
+    )
+
+
+PRESETS = {
+    "smolvla_base": ModelConfig,
+    "small": _small,
+    "tiny": _tiny,
+}
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+    """Return the named preset, with top-level fields replaced by `overrides`.
+
+    A misspelt name raises with the nearest preset names as suggestions.
+    """
+    if name not in PRESETS:
+        near = difflib.get_close_matches(name, PRESETS, n=3)
+        hint = f"; did you mean {near}?" if near else ""
+        raise ValueError(f"unknown model preset {name!r}: expected one of {sorted(PRESETS)}{hint}")
+    cfg = PRESETS[name]()
+    return replace(cfg, **overrides) if overrides else cfg
