@@ -1,4 +1,4 @@
-"""Imports flow one way: cli -> train/serve/eval/envs -> policy -> model/data -> types.
+"""Imports flow one way: cli -> eval -> train/serve -> policy/envs -> model/data -> types.
 
 Walks every module's import statements (static, via ast) and checks that no package imports from a
 layer above it, and that the torch-free robot client stays torch-free.
@@ -19,7 +19,7 @@ LAYER = {
     "model": 1,
     "data": 1,
     "policy": 2,
-    "envs": 3,
+    "envs": 2,
     "train": 3,
     "serve": 3,
     "eval": 4,

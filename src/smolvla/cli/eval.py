@@ -1,9 +1,70 @@
-"""`smolvla` subcommands for the eval area."""
+"""`smolvla` subcommands for the eval area: scripted demonstration generation (`datagen`)."""
 
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to `app`."""
+    app.command(name="datagen")(datagen)
+
+
+def datagen(
+    benchmark: str = typer.Argument(..., help="metaworld | so101 | libero"),
+    out: Path = typer.Option(..., "--out", help="new LeRobot v3.0 dataset folder (must not hold a dataset)"),
+    tasks: str = typer.Option(
+        "mt10", "--tasks", help="task set (mt10, mt50, easy, medium, hard, very_hard) or comma-separated task names"
+    ),
+    episodes: int = typer.Option(50, "--episodes", min=1, help="successful episodes to keep per task"),
+    image_size: int = typer.Option(64, "--image-size", min=8, help="square camera image size in pixels"),
+    workers: int = typer.Option(2, "--workers", min=1, help="parallel rollout processes"),
+    seed: int = typer.Option(0, "--seed", min=0, help="first env seed of every task"),
+    max_attempts: int | None = typer.Option(
+        None, "--max-attempts", min=1, help="rollouts per task before giving up (default 4 x --episodes)"
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="step limit per episode"),
+) -> None:
+    """Roll out scripted experts and write the successful episodes as a LeRobot v3.0 dataset."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from smolvla.envs.datagen import DatagenConfig, generate, iter_kept_episodes, scratch_dir, write_dataset
+    from smolvla.envs.registry import resolve_tasks
+
+    names = resolve_tasks(benchmark, tasks)
+    cfg = DatagenConfig(
+        env_names=tuple(names),
+        episodes_per_task=episodes,
+        image_size=image_size,
+        seed=seed,
+        workers=workers,
+        max_attempts_per_task=max_attempts,
+        max_steps=max_steps,
+    )
+    if (out / "meta" / "info.json").exists():
+        raise typer.BadParameter(f"{out} already holds a dataset; choose a new --out", param_hint="--out")
+    start = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with scratch_dir() as scratch, Progress(*columns) as bar:
+        job = bar.add_task(f"expert episodes ({len(names)} tasks)", total=episodes * len(names))
+        reports = generate(cfg, Path(scratch), progress=lambda n: bar.advance(job, n))
+        bar.update(job, description="writing dataset")
+        written = write_dataset(iter_kept_episodes(reports), out, robot_type=benchmark)
+    summary = {
+        "out": str(out),
+        "episodes_written": written,
+        "seconds": round(time.monotonic() - start, 1),
+        "expert_success_rate": {
+            name: {"attempts": r.attempts, "successes": r.successes, "rate": round(r.success_rate, 4)}
+            for name, r in reports.items()
+        },
+        "short_tasks": [name for name, r in reports.items() if len(r.kept) < episodes],
+    }
+    (out / "datagen_report.json").write_text(json.dumps(summary, indent=2))
+    typer.echo(json.dumps(summary, indent=2))
+    if summary["short_tasks"]:
+        raise typer.Exit(code=1)

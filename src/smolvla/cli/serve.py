@@ -1,9 +1,121 @@
-"""`smolvla` subcommands for the serve area."""
+"""`smolvla serve` (policy server) and `smolvla client` (robot client, simulated robot for now)."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to `app`."""
+    app.command("serve")(serve)
+    app.command("client")(client)
+
+
+def serve(
+    checkpoint: Path = typer.Option(..., exists=True, file_okay=False, help="Policy directory (save_pretrained)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes the server to the network."),
+    port: int = typer.Option(8765, help="TCP port (0 picks a free one)."),
+    token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="Shared secret clients must send."),
+    tls_cert: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM certificate: serve wss://."),
+    tls_key: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM private key for --tls-cert."),
+    device: str = typer.Option("cpu", help="Torch device of the policy."),
+    threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's choice)."),
+    batch_window_ms: float = typer.Option(5.0, help="Wait this long to batch observations of several clients."),
+    max_batch: int = typer.Option(8, help="Most observations in one forward pass."),
+    epsilon: float = typer.Option(0.05, help="Skip observations whose state is this close (L2) to the last one."),
+    actions_per_chunk: int | None = typer.Option(None, help="Send only the first k actions of each chunk."),
+    max_message_mb: float = typer.Option(16.0, help="Largest accepted frame, MiB."),
+    log_level: str = typer.Option("INFO", help="Python logging level."),
+) -> None:
+    """Serve the policy in CHECKPOINT to robot clients (websockets + msgpack, see docs/protocol.md)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import torch
+
+    from smolvla.policy.policy import SmolVLAPolicy
+    from smolvla.serve.runner import PolicyRunner
+    from smolvla.serve.server import PolicyServer, ServerConfig
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    policy = SmolVLAPolicy.from_pretrained(checkpoint, device=device).eval()
+    runner = PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=f"SmolVLAPolicy({checkpoint.name})")
+    config = ServerConfig(
+        host=host,
+        port=port,
+        token=token,
+        tls_cert=str(tls_cert) if tls_cert else None,
+        tls_key=str(tls_key) if tls_key else None,
+        max_message_bytes=int(max_message_mb * 1024 * 1024),
+        batch_window_s=batch_window_ms / 1000.0,
+        max_batch=max_batch,
+        similarity_epsilon=epsilon,
+    )
+    try:
+        asyncio.run(PolicyServer(runner, config).serve_forever())
+    except KeyboardInterrupt:
+        typer.echo("server stopped")
+
+
+def client(
+    uri: str = typer.Option("ws://127.0.0.1:8765", help="Server address, ws:// or wss://."),
+    task: str = typer.Option("reach goal", help="Task instruction sent in the handshake."),
+    mode: str = typer.Option("async", help="async (overlap inference and execution) or sync (baseline)."),
+    fps: float = typer.Option(30.0, help="Control ticks per second."),
+    g: float = typer.Option(0.7, help="Send an observation when the queue holds <= g * chunk_size actions."),
+    aggregate: str = typer.Option("weighted", help="Overlap merge: weighted, latest, average, conservative."),
+    episodes: int = typer.Option(1, help="Episodes to run (simulated reaching robot)."),
+    max_seconds: float = typer.Option(20.0, help="Time limit per episode."),
+    n_joints: int = typer.Option(6, help="Simulated robot joints (state = 2 * joints, action = joints)."),
+    image_size: int = typer.Option(64, help="Simulated camera resolution (square)."),
+    seed: int = typer.Option(0, help="Seed of the first episode."),
+    token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="Shared secret."),
+    ca_file: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Certificate to trust for wss://."),
+) -> None:
+    """Drive the simulated reaching robot from a policy server; prints one JSON line per episode.
+
+    The served policy must match the robot: one camera "observation.images.front", state_dim = 2 *
+    n_joints, action_dim = n_joints. Real robots and sim environments plug in through `Robot` adapters.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from smolvla.serve.client import ClientConfig, RobotClient
+    from smolvla.serve.robot import ReachingRobot
+
+    robot = ReachingRobot(n_joints=n_joints, image_hw=(image_size, image_size), task=task, seed=seed)
+    config = ClientConfig(
+        uri=uri,
+        task=task,
+        fps=fps,
+        g=g,
+        aggregate=aggregate,
+        mode=mode,  # type: ignore[arg-type]  # validated by ClientConfig
+        token=token,
+        ca_file=str(ca_file) if ca_file else None,
+    )
+
+    async def run() -> None:
+        async with RobotClient(robot, config) as rc:
+            await rc.wait_connected(timeout=30.0)
+            for episode in range(episodes):
+                robot.reset(seed + episode)
+                stats = await rc.run_episode(max_ticks=int(max_seconds * fps), until=lambda: robot.success)
+                lat = sorted(stats.latencies_s)
+                summary = {
+                    "episode": episode,
+                    "success": robot.success,
+                    "seconds": round(stats.duration_s, 3),
+                    "executed": stats.executed,
+                    "hold_ticks": stats.hold_ticks,
+                    "chunks": stats.chunks,
+                    "skipped": stats.skipped,
+                    "errors": stats.errors,
+                    "median_latency_s": round(lat[len(lat) // 2], 4) if lat else None,
+                    "reconnects": rc.reconnects,
+                }
+                typer.echo(json.dumps(summary))
+
+    asyncio.run(run())

@@ -114,6 +114,10 @@ class ModelConfig:
     # Sinusoidal time embedding periods (seconds-free; flow time t in [0, 1]).
     min_period: float = 4e-3
     max_period: float = 4.0
+    # RoPE wavelength SmolVLA applies in its joint VLM+expert layers. LeRobot's `apply_rope` uses its
+    # default 10,000 for both, not the backbone's `decoder.rope_theta` (100,000, which a plain SmolLM2
+    # forward would use); we match LeRobot so its checkpoints reproduce.
+    rope_wavelength: float = 10_000.0
     attention: Literal["sdpa", "eager"] = "sdpa"
 
     def __post_init__(self) -> None:
@@ -124,6 +128,7 @@ class ModelConfig:
             chunk_size=self.chunk_size,
             num_steps=self.num_steps,
             max_lang_tokens=self.max_lang_tokens,
+            rope_wavelength=self.rope_wavelength,
         )
         if self.vision.patches_per_side % self.connector.scale_factor:
             raise ValueError(

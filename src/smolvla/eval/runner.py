@@ -1,0 +1,147 @@
+"""The evaluation loop: N episodes per task, optionally across worker processes, with rollout videos.
+
+Each worker process builds its agent once (from a picklable factory, e.g. `functools.partial` of a loader
+taking a checkpoint path) and its environments once, then plays the (task, seed) jobs it is handed.
+Seeds are `seed + episode_index`, so a task's episodes are the same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from smolvla.envs.base import SimEnv
+from smolvla.envs.registry import make_env
+from smolvla.eval.agents import Agent
+from smolvla.eval.scoring import EpisodeResult
+from smolvla.eval.video import tile_cameras, write_rollout_video
+
+AgentFactory = Callable[[], Agent]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """envs: registry names (e.g. "metaworld/reach-v3"); videos_per_task: first k episodes recorded."""
+
+    envs: tuple[str, ...]
+    episodes: int = 10
+    seed: int = 0
+    image_size: int = 64
+    max_steps: int | None = None
+    workers: int = 1
+    video_dir: Path | None = None
+    videos_per_task: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.envs:
+            raise ValueError("EvalConfig.envs is empty: name at least one environment")
+        for name, value in (("episodes", self.episodes), ("workers", self.workers)):
+            if value < 1:
+                raise ValueError(f"EvalConfig.{name} must be >= 1, got {value}")
+
+
+@dataclass(frozen=True)
+class _Job:
+    env_name: str
+    episode: int
+    seed: int
+    video_path: Path | None
+
+
+def _jobs(cfg: EvalConfig) -> list[_Job]:
+    jobs = []
+    for name in cfg.envs:
+        for i in range(cfg.episodes):
+            video = None
+            if cfg.video_dir is not None and i < cfg.videos_per_task:
+                video = Path(cfg.video_dir) / f"{name.replace('/', '__')}__ep{i:03d}.mp4"
+            jobs.append(_Job(name, i, cfg.seed + i, video))
+    return jobs
+
+
+def run_episode(env: SimEnv, agent: Agent, seed: int, max_steps: int | None, video_path: Path | None) -> EpisodeResult:
+    """Play one episode to success, failure or the step limit."""
+    limit = env.max_episode_steps if max_steps is None else min(max_steps, env.max_episode_steps)
+    t0 = time.monotonic()
+    obs = env.reset(seed)
+    agent.reset()
+    frames = [obs] if video_path is not None else None
+    info: dict[str, Any] = {"success": False}
+    steps = 0
+    while steps < limit:
+        obs, _, terminated, truncated, info = env.step(agent.act(obs))
+        steps += 1
+        if frames is not None:
+            frames.append(obs)
+        if terminated or truncated:
+            break
+    video = None
+    if frames is not None:
+        video = str(write_rollout_video(tile_cameras(frames, env.camera_keys), video_path, env.fps))
+    return EpisodeResult(
+        env_name=env.name,
+        seed=seed,
+        success=bool(info["success"]),
+        steps=steps,
+        seconds=time.monotonic() - t0,
+        stage_scores=dict(info.get("stage_scores", {})),
+        video=video,
+    )
+
+
+# Per-process state of pool workers: the agent and the environments built so far.
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(factory: AgentFactory, cfg: EvalConfig, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.update(agent=factory(), envs={}, cfg=cfg)
+
+
+def _worker_run(job: _Job) -> EpisodeResult:
+    cfg: EvalConfig = _WORKER["cfg"]
+    envs: dict[str, SimEnv] = _WORKER["envs"]
+    if job.env_name not in envs:
+        envs[job.env_name] = make_env(job.env_name, image_size=cfg.image_size)
+    result = run_episode(envs[job.env_name], _WORKER["agent"], job.seed, cfg.max_steps, job.video_path)
+    # Report under the registry name the job asked for (an adapter's own name may be more specific).
+    return replace(result, env_name=job.env_name)
+
+
+def iter_results(cfg: EvalConfig, factory: AgentFactory) -> Iterator[EpisodeResult]:
+    """Yield episode results as they finish (order not guaranteed with several workers)."""
+    jobs = _jobs(cfg)
+    workers = min(cfg.workers, len(jobs))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if workers == 1:
+        _worker_init(factory, cfg, threads)
+        try:
+            yield from map(_worker_run, jobs)
+        finally:
+            _WORKER.clear()
+        return
+    # spawn, not fork: MuJoCo GL contexts and torch thread pools do not survive a fork.
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, cfg, threads)) as pool:
+        yield from pool.imap_unordered(_worker_run, jobs)
+
+
+def evaluate(cfg: EvalConfig, factory: AgentFactory, progress: bool = True) -> list[EpisodeResult]:
+    """All episodes of `cfg`, sorted by (env, seed), with a progress bar."""
+    total = len(cfg.envs) * cfg.episodes
+    results = []
+    with tqdm(total=total, desc="eval", unit="ep", disable=not progress) as bar:
+        for r in iter_results(cfg, factory):
+            results.append(r)
+            bar.update(1)
+            bar.set_postfix(success=f"{sum(x.success for x in results)}/{len(results)}")
+    return sorted(results, key=lambda r: (cfg.envs.index(r.env_name), r.seed))

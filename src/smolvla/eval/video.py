@@ -1,0 +1,25 @@
+"""Rollout videos: the cameras of an episode side by side, written as an H.264 mp4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from smolvla.data.encode import VideoEncoding, encode_video
+
+
+def tile_cameras(frames: list[dict[str, np.ndarray]], camera_keys: tuple[str, ...]) -> np.ndarray:
+    """Per-step observations -> uint8[T, H, W * n_cams, 3], cameras left to right in `camera_keys` order."""
+    if not frames:
+        raise ValueError("no frames to tile")
+    return np.stack([np.concatenate([f[k] for k in camera_keys], axis=1) for f in frames])
+
+
+def write_rollout_video(frames: np.ndarray, path: Path, fps: int) -> Path:
+    """frames uint8[T, H, W, 3] -> `path` (mp4, H.264). Odd sizes are padded by one black row/column."""
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
+    encode_video(frames, path, fps, VideoEncoding.h264())
+    return path

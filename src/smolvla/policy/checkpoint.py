@@ -1,0 +1,108 @@
+"""Our checkpoint directory: everything needed to run a policy offline, in four files.
+
+    <dir>/config.json          PolicyConfig (JSON, includes the ModelConfig)
+    <dir>/model.safetensors    SmolVLAModel.state_dict() (our key names, no lm_head)
+    <dir>/stats.safetensors    flat normalisation stats: "observation.state.mean", "action.std", ...
+    <dir>/tokenizer.json       the task tokenizer (absent when the policy has none)
+
+Writes are atomic: files go into a temporary sibling directory which is then renamed into place, so a
+crash never leaves a half-written checkpoint under the final name. Loading is strict (names, shapes,
+stats keys) and reads safetensors and JSON only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from smolvla.model.config import ModelConfig
+from smolvla.model.smolvla import SmolVLAModel
+from smolvla.policy.config import PolicyConfig
+from smolvla.policy.hf_backbone import read_json
+from smolvla.policy.keymaps import read_safetensors, strict_load
+from smolvla.policy.normalize import NormStats
+from smolvla.policy.policy import SmolVLAPolicy
+from smolvla.policy.tokenizer import TaskTokenizer
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATS_FILE = "stats.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def save_policy(policy: SmolVLAPolicy, path: str | Path) -> Path:
+    """Write `policy` to the directory `path` (replaced if it exists). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        (tmp / CONFIG_FILE).write_text(policy.config.to_json())
+        weights = {k: v.detach().to("cpu").contiguous() for k, v in policy.model.state_dict().items()}
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "producer": "smolvla"})
+        save_file({k: v.contiguous() for k, v in policy.stats.to_flat().items()}, str(tmp / STATS_FILE))
+        if policy.tokenizer is not None:
+            (tmp / TOKENIZER_FILE).write_text(policy.tokenizer.to_json())
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved policy to %s", path)
+    return path
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    # os.replace cannot overwrite a non-empty directory: move the old one aside first, then delete it.
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_policy(
+    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> SmolVLAPolicy:
+    """Load a directory written by `save_policy`. Raises on missing files, bad keys or shapes."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint directory not found: {path}")
+    config = PolicyConfig.from_dict(read_json(path / CONFIG_FILE))
+    stats = NormStats.from_flat(
+        read_safetensors(path / STATS_FILE), config.feature_dims(), config.norm_modes(), source=str(path / STATS_FILE)
+    )
+    tok_path = path / TOKENIZER_FILE
+    tokenizer = None
+    if tok_path.is_file():
+        tokenizer = TaskTokenizer.from_file(tok_path, config.max_lang_tokens, truncate=config.truncate_task)
+    policy = SmolVLAPolicy(config, stats, tokenizer, model=uninitialised_model(config.model))
+    strict_load(policy.model, read_safetensors(path / WEIGHTS_FILE), str(path / WEIGHTS_FILE))
+    return policy.to(device=device, dtype=dtype)
+
+
+def uninitialised_model(cfg: ModelConfig) -> SmolVLAModel:
+    """A model whose parameters are allocated but not initialised, for loaders that overwrite every one.
+
+    Skips the default initialisers (seconds at full size). `strict_load` then fills every state-dict
+    entry; a model with buffers outside the state dict is built normally, as those would stay garbage.
+    """
+    with torch.device("meta"):
+        model = SmolVLAModel(cfg)
+    if any(True for _ in model.buffers()):
+        return SmolVLAModel(cfg)
+    return model.to_empty(device="cpu")
+
+
+def is_policy_dir(path: str | Path) -> bool:
+    """True if `path` looks like our checkpoint (has config.json and stats.safetensors)."""
+    path = Path(path)
+    return (path / CONFIG_FILE).is_file() and (path / STATS_FILE).is_file()

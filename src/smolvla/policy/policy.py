@@ -1,0 +1,258 @@
+"""SmolVLAPolicy: the model plus its input/output transforms, normalisation stats and tokenizer.
+
+Batch dict in (LeRobot keys, raw robot units):
+    "observation.images.<cam>"  float32[B, 3, H, W] in [0, 1], one per configured camera
+    "observation.state"         float32[B, state_dim]
+    "task"                      list[str] of length B (or 1, broadcast), or pre-tokenised
+    "observation.language.tokens" int64[B, L] + "observation.language.attention_mask" bool[B, L]
+    training adds "action" float32[B, chunk, action_dim] and "action_is_pad" bool[B, chunk]
+Out: actions float32[B, chunk, action_dim] in raw units.
+
+Runs in float32 on CPU by default; call `policy.to(torch.bfloat16)` only where the hardware has bf16 (a CPU
+without native bf16 is several times slower in it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from smolvla.model.smolvla import SmolVLAModel
+from smolvla.policy.config import PolicyConfig
+from smolvla.policy.normalize import NormStats
+from smolvla.policy.tokenizer import TaskTokenizer
+from smolvla.policy.transforms import (
+    Compose,
+    CutLastDim,
+    Identity,
+    Normalize,
+    PadLastDim,
+    ResizeWithPad,
+    ScaleToSigned,
+)
+from smolvla.types import ACTION, ACTION_IS_PAD, OBS_IMAGES_PREFIX, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE, TASK
+
+
+class SmolVLAPolicy(nn.Module):
+    """A SmolVLA policy: `predict_action_chunk`, `select_action` (with an action queue), `compute_loss`."""
+
+    def __init__(
+        self,
+        config: PolicyConfig,
+        stats: NormStats,
+        tokenizer: TaskTokenizer | None = None,
+        model: SmolVLAModel | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.stats = stats
+        self.tokenizer = tokenizer
+        if tokenizer is not None and tokenizer.max_length != config.max_lang_tokens:
+            raise ValueError(
+                f"tokenizer max_length {tokenizer.max_length} != config max_lang_tokens {config.max_lang_tokens}"
+            )
+        self.model = model if model is not None else SmolVLAModel(config.model)
+        self._state_in = Compose([self._norm(OBS_STATE), PadLastDim(config.model.max_state_dim)])
+        self._action_in = Compose([self._norm(ACTION), PadLastDim(config.model.max_action_dim)])
+        # The output chain mirrors the action input chain: cut the padding, then undo the normalisation.
+        self._action_out = Compose([CutLastDim(config.action_dim), self._norm(ACTION).inverse()])
+        self._image_in = Compose([ResizeWithPad(config.image_size), ScaleToSigned()])
+        self._queue: deque[torch.Tensor] = deque()
+
+    def _norm(self, feature: str) -> Normalize | Identity:
+        if self.config.norm_modes()[feature] == "identity":
+            return Identity()
+        return Normalize(self.stats.get(feature, "mean"), self.stats.get(feature, "std"), self.config.norm_eps)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    # ----------------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict_action_chunk(self, batch: dict, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """One chunk of actions for each batch element: float32[B, chunk, action_dim] in raw units.
+
+        noise: optional float32[B, chunk, max_action_dim], the t=1 starting point of the flow.
+        """
+        self.eval()
+        inputs = self._model_inputs(batch)
+        if noise is not None:
+            noise = self._check_noise(noise, inputs["state"].shape[0])
+        chunk = self.model.sample_actions(**inputs, noise=noise)
+        return self._action_out(chunk.float())
+
+    @torch.no_grad()
+    def select_action(self, batch: dict) -> torch.Tensor:
+        """The next action float32[B, action_dim]; predicts a chunk when the queue is empty and then
+        serves its first `n_action_steps` actions one call at a time. Call `reset()` between episodes."""
+        if not self._queue:
+            chunk = self.predict_action_chunk(batch)
+            self._queue.extend(chunk[:, : self.config.n_action_steps].transpose(0, 1))
+        return self._queue.popleft()
+
+    def reset(self) -> None:
+        """Forget queued actions (start of an episode)."""
+        self._queue.clear()
+
+    # ------------------------------------------------------------------------------------------ training
+    def compute_loss(
+        self, batch: dict, noise: torch.Tensor | None = None, time: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow-matching loss averaged over real timesteps and real action dims only.
+
+        Returns (loss: scalar, per_element: float32[B, chunk, max_action_dim]) where per_element is the
+        model's squared error with padded timesteps (`action_is_pad`) and padded dims (>= action_dim) set
+        to 0, so loss == per_element.sum() / number of real entries.
+        """
+        inputs = self._model_inputs(batch)
+        bsize = inputs["state"].shape[0]
+        actions, is_pad = self._check_actions(batch, bsize)
+        if noise is not None:
+            noise = self._check_noise(noise, bsize)
+        if time is not None and tuple(time.shape) != (bsize,):
+            raise ValueError(f"time must be float32[{bsize}], got shape {tuple(time.shape)}")
+        target = self._action_in(actions).to(self.device, self.dtype)
+        per = self.model.compute_loss(**inputs, actions=target, noise=noise, time=time).float()
+        dims = torch.arange(per.shape[-1], device=per.device) < self.config.action_dim
+        mask = (~is_pad.to(per.device))[:, :, None] & dims[None, None, :]
+        count = mask.sum()
+        if count == 0:
+            raise ValueError("every action timestep in the batch is padding (action_is_pad all True)")
+        per = per * mask
+        return per.sum() / count, per
+
+    # ---------------------------------------------------------------------------------- batch -> inputs
+    def _model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Validate a batch and turn it into the model's keyword arguments (see module docstring)."""
+        if not isinstance(batch, dict):
+            raise ValueError(f"batch must be a dict, got {type(batch).__name__}")
+        state = self._check_state(batch)
+        bsize = state.shape[0]
+        images, image_masks = self._images(batch, bsize)
+        tokens, lang_mask = self._language(batch, bsize)
+        dev, dt = self.device, self.dtype
+        return {
+            "images": images.to(dev, dt),
+            "image_masks": image_masks.to(dev),
+            "lang_tokens": tokens.to(dev),
+            "lang_masks": lang_mask.to(dev),
+            "state": self._state_in(state).to(dev, dt),
+        }
+
+    def _check_state(self, batch: dict) -> torch.Tensor:
+        if OBS_STATE not in batch:
+            raise ValueError(f"batch has no {OBS_STATE!r}; keys: {sorted(batch)}")
+        state = _float_tensor(batch[OBS_STATE], OBS_STATE)
+        if state.ndim != 2 or state.shape[1] != self.config.state_dim:
+            raise ValueError(f"{OBS_STATE} must be float32[B, {self.config.state_dim}], got {tuple(state.shape)}")
+        return state
+
+    def _images(self, batch: dict, bsize: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (float32[B, N, 3, S, S] in [-1, 1], bool[B, N]) with N = real cameras + empty cameras."""
+        present = {k for k in batch if k.startswith(OBS_IMAGES_PREFIX)}
+        expected = set(self.config.camera_keys)
+        if present != expected:
+            raise ValueError(
+                f"camera keys mismatch: expected {sorted(expected)}, got {sorted(present)} "
+                f"(missing {sorted(expected - present)}, extra {sorted(present - expected)})"
+            )
+        images = []
+        for key in self.config.camera_keys:
+            img = _float_tensor(batch[key], key)
+            if img.ndim != 4 or img.shape[0] != bsize or img.shape[1] != 3:
+                raise ValueError(f"{key} must be float32[{bsize}, 3, H, W], got shape {tuple(img.shape)}")
+            lo, hi = float(img.min()), float(img.max())
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(f"{key} must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
+            images.append(self._image_in(img))
+        size = self.config.image_size
+        # Empty camera slots: an all -1 image (black after scaling), masked out of attention.
+        images += [torch.full((bsize, 3, size, size), -1.0)] * self.config.empty_cameras
+        masks = [True] * len(self.config.camera_keys) + [False] * self.config.empty_cameras
+        return torch.stack(images, dim=1), torch.tensor(masks).expand(bsize, -1).clone()
+
+    def _language(self, batch: dict, bsize: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (int64[B, L], bool[B, L]) from "task" strings or pre-tokenised keys."""
+        if OBS_LANG_TOKENS in batch:
+            if OBS_LANG_MASK not in batch:
+                raise ValueError(f"batch has {OBS_LANG_TOKENS!r} but no {OBS_LANG_MASK!r}")
+            tokens, mask = torch.as_tensor(batch[OBS_LANG_TOKENS]), torch.as_tensor(batch[OBS_LANG_MASK])
+            if tokens.ndim != 2 or tokens.shape[0] != bsize or tokens.shape != mask.shape:
+                raise ValueError(
+                    f"language tokens/mask must both be [{bsize}, L], got {tuple(tokens.shape)}/{tuple(mask.shape)}"
+                )
+            if tokens.shape[1] > self.config.max_lang_tokens:
+                raise ValueError(f"{tokens.shape[1]} language tokens exceed the budget {self.config.max_lang_tokens}")
+            vocab = self.config.model.decoder.vocab_size
+            if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab):
+                raise ValueError(f"language token ids must be in [0, {vocab}), got [{tokens.min()}, {tokens.max()}]")
+            return tokens.long(), mask.bool()
+        if TASK not in batch:
+            raise ValueError(f"batch needs {TASK!r} (list of str) or {OBS_LANG_TOKENS!r}; keys: {sorted(batch)}")
+        if self.tokenizer is None:
+            raise ValueError(
+                "this policy has no tokenizer: pass tokenizer_path when loading it, or give pre-tokenised "
+                f"{OBS_LANG_TOKENS!r}/{OBS_LANG_MASK!r} in the batch"
+            )
+        tasks = batch[TASK]
+        tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+        if len(tasks) == 1 and bsize > 1:
+            tasks = tasks * bsize
+        if len(tasks) != bsize:
+            raise ValueError(f"{TASK!r} has {len(tasks)} strings for a batch of {bsize}")
+        return self.tokenizer(tasks)
+
+    def _check_actions(self, batch: dict, bsize: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if ACTION not in batch:
+            raise ValueError(f"training batch has no {ACTION!r}; keys: {sorted(batch)}")
+        actions = _float_tensor(batch[ACTION], ACTION)
+        want = (bsize, self.config.chunk_size, self.config.action_dim)
+        if tuple(actions.shape) != want:
+            raise ValueError(f"{ACTION} must be float32{list(want)}, got {tuple(actions.shape)}")
+        is_pad = batch.get(ACTION_IS_PAD)
+        if is_pad is None:
+            is_pad = torch.zeros(want[:2], dtype=torch.bool)
+        is_pad = torch.as_tensor(is_pad)
+        if tuple(is_pad.shape) != want[:2] or is_pad.dtype != torch.bool:
+            raise ValueError(f"{ACTION_IS_PAD} must be bool{list(want[:2])}, got {is_pad.dtype}{tuple(is_pad.shape)}")
+        return actions, is_pad
+
+    def _check_noise(self, noise: torch.Tensor, bsize: int) -> torch.Tensor:
+        want = (bsize, self.config.chunk_size, self.config.model.max_action_dim)
+        if tuple(noise.shape) != want:
+            raise ValueError(f"noise must be float32{list(want)}, got {tuple(noise.shape)}")
+        return noise.to(self.device, self.dtype)
+
+    # ------------------------------------------------------------------------------------- persistence
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write model.safetensors, config.json, stats.safetensors (and tokenizer.json) atomically."""
+        from smolvla.policy.checkpoint import save_policy
+
+        save_policy(self, path)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> SmolVLAPolicy:
+        """Load a directory written by `save_pretrained`, strictly (names, shapes, stats keys)."""
+        from smolvla.policy.checkpoint import load_policy
+
+        return load_policy(path, device=device, dtype=dtype)
+
+
+def _float_tensor(value: object, key: str) -> torch.Tensor:
+    """A floating tensor with no NaN/inf, or a ValueError naming `key`."""
+    t = torch.as_tensor(value)
+    if not t.is_floating_point():
+        raise ValueError(f"{key} must be a floating tensor (float32), got dtype {t.dtype}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{key} contains NaN or inf")
+    return t.float()

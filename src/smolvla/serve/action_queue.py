@@ -1,0 +1,159 @@
+"""The client's action queue and the async-inference decisions, as pure functions (no threads, no sockets).
+
+Timesteps count executed actions: the observation sent before executing action k is stamped k, and the
+chunk the server computes from it covers timesteps k, k+1, ... By the time the chunk arrives the client
+has moved on to some `next_timestep` >= k, so the head of the chunk is already in the past and dropped;
+the rest overlaps the queued tail of the previous chunk and is merged by an aggregation function.
+
+    executed: 0 1 2 ... k ... next_timestep-1 | queued: next_timestep ... k+n_old
+    incoming chunk:      k ......................................... k+chunk-1
+                         ^ dropped (past)         ^ aggregated (overlap) ^ appended
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+AggregateFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TimedAction:
+    """One action, float32[action_dim] in raw robot units, to be executed at control step `timestep`."""
+
+    timestep: int
+    action: np.ndarray
+
+
+# Aggregation of two actions planned for the same timestep: (old queued, new incoming) -> merged.
+# Weights as in LeRobot's async client (weighted_average / latest_only / average / conservative).
+AGGREGATORS: dict[str, AggregateFn] = {
+    "weighted": lambda old, new: 0.3 * old + 0.7 * new,
+    "latest": lambda old, new: new,
+    "average": lambda old, new: 0.5 * old + 0.5 * new,
+    "conservative": lambda old, new: 0.7 * old + 0.3 * new,
+}
+
+
+def register_aggregator(name: str, fn: AggregateFn) -> None:
+    """Add an aggregation function under `name`; refuses to overwrite an existing one."""
+    if name in AGGREGATORS:
+        raise ValueError(f"aggregator {name!r} is already registered")
+    AGGREGATORS[name] = fn
+
+
+def get_aggregator(name: str) -> AggregateFn:
+    """The registered aggregation function `name`, with a suggestion on a typo."""
+    if name not in AGGREGATORS:
+        close = difflib.get_close_matches(name, AGGREGATORS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown aggregator {name!r}; available: {sorted(AGGREGATORS)}{hint}")
+    return AGGREGATORS[name]
+
+
+def chunk_to_timed(actions: np.ndarray, start_timestep: int) -> list[TimedAction]:
+    """float32[n, action_dim] chunk -> n TimedActions stamped start_timestep, start_timestep + 1, ..."""
+    if actions.ndim != 2:
+        raise ValueError(f"action chunk must be [n, action_dim], got shape {list(actions.shape)}")
+    if start_timestep < 0:
+        raise ValueError(f"start_timestep must be >= 0, got {start_timestep}")
+    return [TimedAction(start_timestep + i, actions[i]) for i in range(actions.shape[0])]
+
+
+def merge_chunk(
+    queue: Sequence[TimedAction],
+    incoming: Sequence[TimedAction],
+    next_timestep: int,
+    aggregate: AggregateFn,
+) -> list[TimedAction]:
+    """The queue after a chunk arrives, sorted by timestep.
+
+    Incoming actions for timesteps before `next_timestep` are dropped (already executed); for a timestep
+    present in both, the result is `aggregate(old, new)`; a timestep present in only one side keeps that
+    side's action. The queued side never holds past timesteps (checked), so nothing stale survives.
+    """
+    old = {}
+    for item in queue:
+        if item.timestep < next_timestep:
+            raise ValueError(f"queue holds timestep {item.timestep} but next_timestep is {next_timestep}")
+        if item.timestep in old:
+            raise ValueError(f"queue holds timestep {item.timestep} twice")
+        old[item.timestep] = item.action
+    merged = dict(old)
+    for item in incoming:
+        if item.timestep < next_timestep:
+            continue
+        if item.timestep in old:
+            prev = old[item.timestep]
+            if prev.shape != item.action.shape:
+                raise ValueError(
+                    f"timestep {item.timestep}: queued action shape {list(prev.shape)} "
+                    f"!= incoming {list(item.action.shape)}"
+                )
+            merged[item.timestep] = np.asarray(aggregate(prev, item.action), dtype=item.action.dtype)
+        else:
+            merged[item.timestep] = item.action
+    return [TimedAction(t, merged[t]) for t in sorted(merged)]
+
+
+def pop_next(queue: Sequence[TimedAction], next_timestep: int) -> tuple[TimedAction | None, list[TimedAction]]:
+    """Take the action to execute now. Returns (action or None when empty, remaining queue).
+
+    The head is normally stamped `next_timestep`; if the queue starts later (a chunk that begins in the
+    future), the head is still executed and the caller advances its clock to `head.timestep + 1`.
+    """
+    if not queue:
+        return None, []
+    head = queue[0]
+    if head.timestep < next_timestep:
+        raise ValueError(f"queue head is timestep {head.timestep}, already past next_timestep {next_timestep}")
+    return head, list(queue[1:])
+
+
+def should_send_observation(queue_len: int, chunk_size: int, g: float, in_flight: bool) -> bool:
+    """Send a new observation when the queue has drained to `g * chunk_size` actions and none is pending.
+
+    g = 1 sends at every tick (a fresh chunk per step), g = 0 only when the queue is empty (synchronous
+    behaviour without the idle wait being hidden).
+    """
+    if not 0.0 <= g <= 1.0:
+        raise ValueError(f"g (chunk size threshold) must be in [0, 1], got {g}")
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
+    return not in_flight and queue_len <= g * chunk_size
+
+
+def states_similar(state: np.ndarray, last_state: np.ndarray, epsilon: float) -> bool:
+    """True when the joint-space distance ||state - last_state||_2 is below `epsilon` (raw state units)."""
+    if state.shape != last_state.shape:
+        raise ValueError(f"state shape {list(state.shape)} != last processed state shape {list(last_state.shape)}")
+    return bool(np.linalg.norm(state.astype(np.float64) - last_state.astype(np.float64)) < epsilon)
+
+
+def should_process(state: np.ndarray, last_state: np.ndarray | None, must_go: bool, epsilon: float) -> bool:
+    """The server's filter: run the policy unless the state is within `epsilon` of the last processed one.
+    A must-go observation (the client's queue ran empty) is always processed."""
+    if epsilon < 0:
+        raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+    return must_go or last_state is None or not states_similar(state, last_state, epsilon)
+
+
+def latency_budget_s(chunk_size: int, dt: float, g: float) -> float:
+    """The latency budget of the spec, `chunk_size * dt * (1 - g)` seconds (50 * 0.033 * 0.3 = 0.5 s).
+
+    Note it is stricter than the bare no-starvation bound for g > 0.5: at the send threshold the queue
+    still holds `g * chunk_size` actions (`g * chunk_size * dt` s of motion). Staying under this budget
+    also keeps most of each new chunk fresh instead of spent before it arrives.
+    """
+    if chunk_size <= 0 or dt <= 0 or not 0.0 <= g <= 1.0:
+        raise ValueError(f"need chunk_size > 0, dt > 0, 0 <= g <= 1; got {chunk_size}, {dt}, {g}")
+    return chunk_size * dt * (1.0 - g)
+
+
+def within_latency_budget(latency_s: float, chunk_size: int, dt: float, g: float) -> bool:
+    """Whether inference + round trip `latency_s` (s) is within `latency_budget_s`."""
+    return latency_s < latency_budget_s(chunk_size, dt, g)

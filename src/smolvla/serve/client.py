@@ -1,0 +1,320 @@
+"""The robot client: executes one action per control tick while the next chunk is computed remotely.
+
+Two asyncio tasks share one event loop (so no locks): the connection task (connect with backoff,
+handshake, receive chunks, merge them into the queue) and the control loop run by `run_episode` (pop
+the action for this tick or hold the last commanded position; send an observation when the queue is
+low). Robot-side code: numpy + websockets + msgpack, no torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import websockets
+from websockets.asyncio.client import connect
+
+from smolvla.serve.action_queue import (
+    TimedAction,
+    chunk_to_timed,
+    get_aggregator,
+    merge_chunk,
+    pop_next,
+    should_send_observation,
+)
+from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, pack, unpack
+from smolvla.serve.protocol import SERVER_TO_CLIENT, Actions, Error, Hello, Observation, Skipped, Welcome, parse
+from smolvla.serve.robot import Robot
+from smolvla.types import OBS_STATE, TASK
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    uri: str  # ws://host:port or wss://host:port
+    task: str
+    fps: float = 30.0
+    g: float = 0.7  # send an observation when the queue holds <= g * chunk_size actions
+    aggregate: str = "weighted"
+    mode: Literal["async", "sync"] = "async"  # sync: observe -> infer -> execute n_action_steps -> repeat
+    token: str | None = None
+    ca_file: str | None = None  # certificate (or CA) to trust for wss://
+    client_name: str = "robot"
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    reconnect_initial_s: float = 0.1
+    reconnect_max_s: float = 2.0
+    open_timeout_s: float = 5.0
+    reply_timeout_s: float = 10.0  # an observation unanswered this long is given up and may be re-sent
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0 or not 0.0 <= self.g <= 1.0:
+            raise ValueError(f"need fps > 0 and 0 <= g <= 1; got fps={self.fps}, g={self.g}")
+        if self.mode not in ("async", "sync"):
+            raise ValueError(f"mode must be 'async' or 'sync', got {self.mode!r}")
+        if not self.uri.startswith(("ws://", "wss://")):
+            raise ValueError(f"uri must start with ws:// or wss://, got {self.uri!r}")
+        get_aggregator(self.aggregate)
+
+
+class HandshakeRefused(RuntimeError):
+    """The server refused the hello (version, auth or policy mismatch); retrying cannot help."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass
+class EpisodeStats:
+    ticks: int = 0
+    executed: int = 0  # actions executed (timesteps advanced)
+    hold_ticks: int = 0  # ticks with an empty queue (last position held)
+    observations_sent: int = 0
+    chunks: int = 0
+    skipped: int = 0
+    errors: int = 0
+    duration_s: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)  # observation sent -> chunk received
+    executed_timesteps: list[int] = field(default_factory=list)  # strictly increasing by construction
+    done: bool = False  # the `until` predicate fired
+
+
+class RobotClient:
+    """Use as `async with RobotClient(robot, cfg) as client: stats = await client.run_episode(...)`."""
+
+    def __init__(self, robot: Robot, config: ClientConfig) -> None:
+        self.robot, self.config = robot, config
+        self.aggregate = get_aggregator(config.aggregate)
+        self.welcome: Welcome | None = None
+        self.reconnects = 0  # successful handshakes after the first
+        self.queue: list[TimedAction] = []
+        self.next_timestep = 0
+        self.last_action: np.ndarray | None = None
+        self.episode = 0
+        self._ws = None
+        self._connected = asyncio.Event()
+        self._fatal: HandshakeRefused | None = None
+        self._closing = False
+        self._conn_task: asyncio.Task | None = None
+        self._in_flight: tuple[int, float] | None = None  # (obs_id, sent_at)
+        self._must_go_ready = True
+        self._next_obs_id = 0
+        self._stats = EpisodeStats()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> RobotClient:
+        self._conn_task = asyncio.create_task(self._connection_loop(), name="smolvla-client-conn")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._conn_task is not None:
+            self._conn_task.cancel()
+            await asyncio.gather(self._conn_task, return_exceptions=True)
+
+    async def wait_connected(self, timeout: float) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+        self._raise_if_refused()
+
+    def _raise_if_refused(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _hello(self) -> Hello:
+        robot = self.robot
+        return Hello(
+            camera_keys=tuple(robot.camera_shapes),
+            image_shapes={k: tuple(v) for k, v in robot.camera_shapes.items()},
+            state_dim=robot.state_dim,
+            action_dim=robot.action_dim,
+            task=self.config.task,
+            token=self.config.token,
+            client_name=self.config.client_name,
+        )
+
+    async def _connection_loop(self) -> None:
+        cfg, delay, first = self.config, self.config.reconnect_initial_s, True
+        context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.uri.startswith("wss://") else None
+        while not self._closing:
+            try:
+                # proxy=None: robot traffic goes straight to the server, never through an environment proxy.
+                async with connect(
+                    cfg.uri,
+                    ssl=context,
+                    proxy=None,
+                    max_size=2 * cfg.max_message_bytes,
+                    open_timeout=cfg.open_timeout_s,
+                    compression=None,
+                ) as ws:
+                    await ws.send(pack(self._hello().to_wire()))
+                    frame = await asyncio.wait_for(ws.recv(), cfg.open_timeout_s)
+                    reply = parse(unpack(frame, max_bytes=cfg.max_message_bytes), {"welcome": Welcome, "error": Error})
+                    if isinstance(reply, Error):
+                        raise HandshakeRefused(reply.code, reply.message)
+                    self.welcome, self._ws, delay = reply, ws, cfg.reconnect_initial_s
+                    self.reconnects += 0 if first else 1
+                    first = False
+                    self._connected.set()
+                    log.info("connected to %s (session %s, %s)", cfg.uri, reply.session_id, reply.policy)
+                    async for frame in ws:
+                        self._on_frame(frame)
+            except HandshakeRefused as err:
+                log.error("server refused the handshake: %s", err)
+                self._fatal = err
+                self._connected.set()  # wake waiters so they see the refusal
+                return
+            except (OSError, TimeoutError, websockets.ConnectionClosed, websockets.InvalidHandshake) as err:
+                log.warning("connection to %s lost or refused (%s); retrying in %.2f s", cfg.uri, err, delay)
+            except ProtocolError as err:
+                log.warning("bad frame from server (%s); reconnecting in %.2f s", err, delay)
+            finally:
+                self._ws, self._in_flight = None, None
+                self._connected.clear()
+            if self._closing:
+                return
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, cfg.reconnect_max_s)
+
+    # -- receiving -----------------------------------------------------------------------------------
+
+    def _on_frame(self, frame: bytes) -> None:
+        try:
+            msg = parse(unpack(frame, max_bytes=self.config.max_message_bytes), SERVER_TO_CLIENT)
+        except ProtocolError as err:
+            log.warning("ignoring bad frame from server: %s", err)
+            self._stats.errors += 1
+            return
+        answered = getattr(msg, "obs_id", None)
+        if self._in_flight is not None and (answered == self._in_flight[0] or answered is None):
+            self._in_flight = None
+        if isinstance(msg, Actions):
+            self._on_actions(msg)
+        elif isinstance(msg, Skipped):
+            self._stats.skipped += 1
+        elif isinstance(msg, Error):
+            log.warning("server error %s: %s", msg.code, msg.message)
+            self._stats.errors += 1
+
+    def _on_actions(self, msg: Actions) -> None:
+        if msg.episode != self.episode:
+            log.debug("dropping chunk for episode %d (now %d)", msg.episode, self.episode)
+            return
+        if msg.actions.shape[1] != self.robot.action_dim:
+            log.warning("dropping chunk of shape %s; robot action_dim is %d", msg.actions.shape, self.robot.action_dim)
+            self._stats.errors += 1
+            return
+        actions = msg.actions
+        if self.config.mode == "sync" and self.welcome is not None:
+            # The synchronous baseline executes only the first n_action_steps of each chunk, then asks again.
+            actions = actions[: self.welcome.n_action_steps]
+        incoming = chunk_to_timed(actions, msg.timestep)
+        self.queue = merge_chunk(self.queue, incoming, self.next_timestep, self.aggregate)
+        self._must_go_ready = True
+        self._stats.chunks += 1
+        self._stats.latencies_s.append(time.monotonic() - msg.sent_at)
+
+    # -- control loop --------------------------------------------------------------------------------
+
+    def new_episode(self) -> None:
+        """Forget the queue and timestep clock; the server resets its session when it sees the new number."""
+        self.episode += 1
+        self.queue, self.next_timestep, self.last_action = [], 0, None
+        self._in_flight, self._must_go_ready = None, True
+
+    async def run_episode(self, max_ticks: int, until=None) -> EpisodeStats:
+        """Run control ticks at `fps` until `until()` is true or `max_ticks` ticks have passed.
+
+        Starts a new episode (fresh queue and clock). Network loss never ends the episode: the robot
+        holds its last commanded position until the client reconnects and a new chunk arrives.
+        """
+        self._raise_if_refused()
+        self.new_episode()
+        self._stats = stats = EpisodeStats()
+        dt, start = 1.0 / self.config.fps, time.monotonic()
+        deadline = start
+        for _ in range(max_ticks):
+            if until is not None and until():
+                stats.done = True
+                break
+            self._tick(stats)
+            await self._maybe_send_observation()
+            self._raise_if_refused()
+            deadline += dt
+            delay = deadline - time.monotonic()
+            if delay < 0:  # behind schedule: do not burst to catch up, restart the schedule from now
+                deadline, delay = time.monotonic(), 0.0
+            await asyncio.sleep(delay)
+        else:
+            stats.done = until is not None and bool(until())
+        stats.duration_s = time.monotonic() - start
+        return stats
+
+    def _tick(self, stats: EpisodeStats) -> None:
+        stats.ticks += 1
+        item, self.queue = pop_next(self.queue, self.next_timestep)
+        if item is not None:
+            self.robot.send_action(item.action)
+            self.last_action, self.next_timestep = item.action, item.timestep + 1
+            stats.executed += 1
+            stats.executed_timesteps.append(item.timestep)
+            return
+        stats.hold_ticks += 1
+        if self.last_action is not None:
+            # Hold: re-command the last position; the clock does not advance, so nothing is replayed.
+            self.robot.send_action(self.last_action)
+
+    async def _maybe_send_observation(self) -> None:
+        ws, welcome = self._ws, self.welcome
+        if ws is None or welcome is None:
+            return
+        if self._in_flight is not None and time.monotonic() - self._in_flight[1] > self.config.reply_timeout_s:
+            log.warning("observation %d unanswered for %.1f s; sending a new one", *self._in_flight)
+            self._in_flight = None
+        g = 0.0 if self.config.mode == "sync" else self.config.g
+        if not should_send_observation(len(self.queue), welcome.chunk_size, g, self._in_flight is not None):
+            return
+        must_go = self.config.mode == "sync" or (not self.queue and self._must_go_ready)
+        obs = self._observe(must_go)
+        try:
+            await ws.send(pack(obs.to_wire()))
+        except websockets.ConnectionClosed:
+            return  # the connection task notices and reconnects
+        self._in_flight = (obs.obs_id, obs.sent_at)
+        self._stats.observations_sent += 1
+        if must_go:
+            self._must_go_ready = False  # one must-go per received chunk, not one per tick
+
+    def _observe(self, must_go: bool) -> Observation:
+        raw = self.robot.get_observation()
+        images = {}
+        for key, shape in self.robot.camera_shapes.items():
+            image = raw.get(key)
+            if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != tuple(shape):
+                got = f"{image.dtype}{list(image.shape)}" if isinstance(image, np.ndarray) else type(image).__name__
+                raise ValueError(f"robot observation {key!r}: expected uint8{list(shape)}, got {got}")
+            images[key] = image
+        state = np.asarray(raw[OBS_STATE], dtype=np.float32)
+        if state.shape != (self.robot.state_dim,):
+            raise ValueError(
+                f"robot observation {OBS_STATE!r}: expected [{self.robot.state_dim}], got {list(state.shape)}"
+            )
+        self._next_obs_id += 1
+        return Observation(
+            obs_id=self._next_obs_id,
+            episode=self.episode,
+            timestep=self.next_timestep,
+            must_go=must_go,
+            images=images,
+            state=state,
+            task=str(raw.get(TASK, self.config.task)),
+            sent_at=time.monotonic(),
+        )

@@ -1,0 +1,72 @@
+"""Server-side adapter from wire arrays to the policy contract (the only torch code in `smolvla.serve`).
+
+Any object with `config` (camera_keys, state_dim, action_dim, chunk_size, n_action_steps) and
+`predict_action_chunk(batch) -> float32[B, chunk, action_dim]` can be served.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from smolvla.serve.spec import ServerSpec
+from smolvla.types import OBS_STATE, TASK
+
+
+class PolicyRunner:
+    """Turns a batch of wire observations into the policy's batch dict and back.
+
+    `added_latency_s` sleeps after each forward to emulate a slower model or link (benchmarks only).
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        *,
+        image_shapes: dict[str, tuple[int, int, int]] | None = None,
+        actions_per_chunk: int | None = None,
+        added_latency_s: float = 0.0,
+        description: str | None = None,
+    ) -> None:
+        if added_latency_s < 0:
+            raise ValueError(f"added_latency_s must be >= 0, got {added_latency_s}")
+        self.policy = policy
+        self.added_latency_s = added_latency_s
+        self.spec = ServerSpec.from_policy_config(
+            policy.config,
+            image_shapes=image_shapes,
+            actions_per_chunk=actions_per_chunk,
+            description=description or type(policy).__name__,
+        )
+        params = getattr(policy, "parameters", None)
+        first = next(iter(params()), None) if callable(params) else None
+        self.device = first.device if first is not None else torch.device("cpu")
+
+    def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray:
+        """images uint8[B, H, W, 3] per camera key, state float32[B, state_dim], B tasks
+        -> float32[B, spec.chunk_size, action_dim] in raw action units."""
+        batch: dict[str, Any] = {}
+        for key, frames in images.items():
+            # (B, H, W, 3) uint8 -> (B, 3, H, W) float in [0, 1], the policy's image convention.
+            batch[key] = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        batch[OBS_STATE] = torch.from_numpy(state).to(self.device)
+        batch[TASK] = list(tasks)
+        with torch.inference_mode():
+            chunk = self.policy.predict_action_chunk(batch)
+        b, spec = state.shape[0], self.spec
+        if (
+            chunk.ndim != 3
+            or chunk.shape[0] != b
+            or chunk.shape[2] != spec.action_dim
+            or chunk.shape[1] < spec.chunk_size
+        ):
+            raise ValueError(
+                f"policy returned shape {list(chunk.shape)}, expected [{b}, >={spec.chunk_size}, {spec.action_dim}]"
+            )
+        out = chunk[:, : spec.chunk_size].detach().to("cpu", torch.float32).numpy()
+        if self.added_latency_s:
+            time.sleep(self.added_latency_s)
+        return np.ascontiguousarray(out)

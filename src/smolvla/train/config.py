@@ -1,0 +1,244 @@
+"""Training configuration: frozen dataclasses and named presets.
+
+Architecture sizes live in `smolvla.model.config`; this file holds everything that decides *how* a
+policy is trained: optimiser, learning-rate schedule, which parameters train, where the weights start,
+which data is read, and how often to log, evaluate and save. `get_train_config("tiny_cpu")` is the
+preset every CPU test uses; `"finetune"` and `"pretrain_mixture"` are the paper's recipes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+FreezeMode = Literal["vision_frozen", "expert_only", "full"]
+InitKind = Literal["scratch", "checkpoint", "lerobot", "backbone"]
+Backend = Literal["single", "accelerate"]
+MixedPrecision = Literal["no", "bf16"]
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW with global grad-norm clipping (the SmolVLA paper's values)."""
+
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    weight_decay: float = 1e-10
+    grad_clip_norm: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"OptimizerConfig.lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"OptimizerConfig.betas must be two values in [0, 1), got {self.betas}")
+        if self.grad_clip_norm <= 0:
+            raise ValueError(f"OptimizerConfig.grad_clip_norm must be > 0, got {self.grad_clip_norm}")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear warmup from 0 to the peak lr, then cosine decay to `decay_lr` at `decay_steps`, then flat."""
+
+    warmup_steps: int = 1000
+    decay_steps: int = 30_000
+    decay_lr: float = 2.5e-6
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 0:
+            raise ValueError(f"ScheduleConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.decay_steps <= self.warmup_steps:
+            raise ValueError(
+                f"ScheduleConfig.decay_steps ({self.decay_steps}) must exceed warmup_steps ({self.warmup_steps})"
+            )
+        if self.decay_lr < 0:
+            raise ValueError(f"ScheduleConfig.decay_lr must be >= 0, got {self.decay_lr}")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Where the weights start.
+
+    kind="scratch": random weights of the model preset `model_preset` (path unused).
+    kind="checkpoint": a policy directory written by this package (`save_pretrained`).
+    kind="lerobot": a LeRobot SmolVLA checkpoint directory (config.json + model.safetensors + stats).
+    kind="backbone": a local SmolVLM2 backbone directory; expert and projections start random.
+    """
+
+    kind: InitKind = "scratch"
+    path: str | None = None
+    model_preset: str = "tiny"
+
+    def __post_init__(self) -> None:
+        if self.kind == "scratch" and self.path is not None:
+            raise ValueError(f"InitConfig.kind='scratch' takes no path, got path={self.path!r}")
+        if self.kind != "scratch" and not self.path:
+            raise ValueError(f"InitConfig.kind={self.kind!r} needs a path to a local directory, got {self.path!r}")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One LeRobot v3.0 dataset directory and its sampling weight inside a mixture."""
+
+    root: str
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.weight <= 0:
+            raise ValueError(f"DatasetSpec.weight for {self.root!r} must be > 0, got {self.weight}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The training data: one dataset, or a weighted mixture sharing the same features."""
+
+    datasets: tuple[DatasetSpec, ...] = ()
+    num_workers: int = 0
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0:
+            raise ValueError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
+
+    @property
+    def is_mixture(self) -> bool:
+        return len(self.datasets) > 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs besides the data on disk."""
+
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    # Which parameters train (LeRobot's SmolVLAConfig: train_expert_only / freeze_vision_encoder):
+    #   "expert_only"   the whole VLM (vision, connector, text decoder) is frozen; the action expert and the
+    #                   state/action/time projections train (LeRobot's finetuning default);
+    #   "vision_frozen" only the vision encoder is frozen;
+    #   "full"          everything trains.
+    freeze: FreezeMode = "expert_only"
+    batch_size: int = 64
+    steps: int = 30_000
+    seed: int = 1000
+    output_dir: str = "outputs/train"
+    resume: bool = False
+    save_every: int = 5000
+    keep_last_n: int | None = 3
+    log_every: int = 100
+    eval_every: int | None = None
+    device: str = "cpu"
+    backend: Backend = "single"
+    # bf16 autocast is applied on CUDA only; on CPU it is refused rather than silently ignored.
+    mixed_precision: MixedPrecision = "no"
+    plot_loss: bool = True
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "save_every", "log_every"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ValueError(f"TrainConfig.{name} must be > 0, got {value}")
+        if self.keep_last_n is not None and self.keep_last_n < 1:
+            raise ValueError(f"TrainConfig.keep_last_n must be >= 1 or None (keep all), got {self.keep_last_n}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"TrainConfig.eval_every must be >= 1 or None (never), got {self.eval_every}")
+        if self.mixed_precision == "bf16" and not self.device.startswith("cuda"):
+            raise ValueError(
+                f"TrainConfig.mixed_precision='bf16' needs a CUDA device (bf16 autocast is GPU only), "
+                f"got device={self.device!r}; use mixed_precision='no'"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict`; unknown keys raise (a typo must not fall back to a default)."""
+        _check_keys(cls, d)
+        kw = dict(d)
+        for key, sub in (("optimizer", OptimizerConfig), ("schedule", ScheduleConfig), ("init", InitConfig)):
+            if key in kw:
+                _check_keys(sub, kw[key])
+                kw[key] = sub(**kw[key])
+        if "optimizer" in d and "betas" in d["optimizer"]:
+            kw["optimizer"] = replace(kw["optimizer"], betas=tuple(d["optimizer"]["betas"]))
+        if "data" in kw:
+            _check_keys(DataConfig, kw["data"])
+            data = dict(kw["data"])
+            specs = []
+            for s in data.get("datasets", ()):
+                _check_keys(DatasetSpec, s)
+                specs.append(DatasetSpec(**s))
+            data["datasets"] = tuple(specs)
+            kw["data"] = DataConfig(**data)
+        return cls(**kw)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _check_keys(cls: type, d: dict[str, Any]) -> None:
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}; expected a subset of {sorted(known)}")
+
+
+def _tiny_cpu() -> TrainConfig:
+    # Trains the tiny model for a few hundred steps on a laptop CPU in minutes; short schedule to match.
+    return TrainConfig(
+        optimizer=OptimizerConfig(lr=1e-3),
+        schedule=ScheduleConfig(warmup_steps=10, decay_steps=200, decay_lr=1e-5),
+        init=InitConfig(kind="scratch", model_preset="tiny"),
+        freeze="full",
+        batch_size=8,
+        steps=200,
+        save_every=100,
+        keep_last_n=2,
+        log_every=10,
+        seed=0,
+    )
+
+
+def _finetune() -> TrainConfig:
+    # The paper's finetuning recipe, from a pretrained checkpoint (the path comes from the CLI).
+    return TrainConfig(freeze="expert_only", batch_size=64, steps=30_000, save_every=5000, log_every=100)
+
+
+def _pretrain_mixture() -> TrainConfig:
+    # Pretraining on a community-dataset mixture: batch 256, 200k steps, vision encoder frozen.
+    return TrainConfig(
+        init=InitConfig(kind="scratch", model_preset="smolvla_base"),
+        freeze="vision_frozen",
+        batch_size=256,
+        steps=200_000,
+        schedule=ScheduleConfig(warmup_steps=1000, decay_steps=200_000, decay_lr=2.5e-6),
+        save_every=20_000,
+        log_every=200,
+    )
+
+
+PRESETS = {"tiny_cpu": _tiny_cpu, "finetune": _finetune, "pretrain_mixture": _pretrain_mixture}
+
+
+def get_train_config(name: str, **overrides: Any) -> TrainConfig:
+    """Return the named training preset with top-level fields replaced by `overrides`.
+
+    A misspelt name raises with the nearest preset names as suggestions.
+    """
+    if name not in PRESETS:
+        near = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.4)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ValueError(f"unknown training preset {name!r}: expected one of {sorted(PRESETS)}{hint}")
+    cfg = PRESETS[name]()
+    return replace(cfg, **overrides) if overrides else cfg

@@ -1,0 +1,123 @@
+"""Build the policy a run starts from (scratch, our checkpoint, a LeRobot checkpoint, an HF backbone).
+
+Every source ends the same way: a `SmolVLAPolicy` whose config matches the dataset (checked before
+weights are read where possible) and whose normalisation stats are the training data's, as LeRobot does
+when it finetunes (a pretrained checkpoint's stats describe another robot's data).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from smolvla.data.meta import DatasetMeta
+from smolvla.model.config import get_config
+from smolvla.policy.checkpoint import load_policy
+from smolvla.policy.config import PolicyConfig
+from smolvla.policy.hf_backbone import backbone_state_dict, load_backbone_config, read_json
+from smolvla.policy.keymaps import strict_load
+from smolvla.policy.lerobot import load_lerobot_policy, policy_config_from_lerobot
+from smolvla.policy.policy import SmolVLAPolicy
+from smolvla.policy.tokenizer import TaskTokenizer, build_byte_tokenizer
+from smolvla.train.config import InitConfig
+from smolvla.train.data import check_dataset_matches_policy, policy_inputs_from_meta, training_stats
+
+logger = logging.getLogger(__name__)
+
+
+def _policy_config_for(model_cfg, metas: Sequence[DatasetMeta]) -> PolicyConfig:
+    cfg = PolicyConfig(model=model_cfg, n_action_steps=model_cfg.chunk_size, **policy_inputs_from_meta(metas[0]))
+    for meta in metas:
+        check_dataset_matches_policy(meta, cfg)
+    return cfg
+
+
+def _with_stats(policy: SmolVLAPolicy, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
+    """The same weights and tokenizer with the training data's normalisation stats."""
+    stats = training_stats(metas, policy.config)
+    return SmolVLAPolicy(policy.config, stats, policy.tokenizer, model=policy.model)
+
+
+def _scratch(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> SmolVLAPolicy:
+    cfg = _policy_config_for(get_config(init.model_preset), metas)
+    stats = training_stats(metas, cfg)
+    # Without a pretrained vocabulary a byte-level tokenizer is built locally (257 ids, no download).
+    tokenizer = TaskTokenizer(build_byte_tokenizer(), cfg.max_lang_tokens, truncate=cfg.truncate_task)
+    if tokenizer.vocab_size > cfg.model.decoder.vocab_size:
+        raise ValueError(
+            f"model preset {init.model_preset!r} has vocab_size {cfg.model.decoder.vocab_size}, smaller than the "
+            f"byte tokenizer's {tokenizer.vocab_size} ids"
+        )
+    torch.manual_seed(seed)  # the random initial weights are part of the run's determinism
+    return SmolVLAPolicy(cfg, stats, tokenizer)
+
+
+def _our_checkpoint(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
+    path = Path(str(init.path))
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"init.path {path} is not a policy directory: {config_file} is missing")
+    # Check the dataset against the stored config before reading any weights.
+    cfg = PolicyConfig.from_json(config_file.read_text())
+    for meta in metas:
+        check_dataset_matches_policy(meta, cfg)
+    return _with_stats(load_policy(path), metas)
+
+
+def _backbone(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> SmolVLAPolicy:
+    path = Path(str(init.path))
+    base = get_config(init.model_preset)
+    model_cfg = load_backbone_config(path, base.decoder.layers, base)
+    cfg = _policy_config_for(model_cfg, metas)
+    tok_file = path / "tokenizer.json"
+    if not tok_file.is_file():
+        raise FileNotFoundError(f"backbone directory {path} has no tokenizer.json")
+    tokenizer = TaskTokenizer.from_file(tok_file, cfg.max_lang_tokens, truncate=cfg.truncate_task)
+    torch.manual_seed(seed)
+    policy = SmolVLAPolicy(cfg, training_stats(metas, cfg), tokenizer)
+    # Vision, connector and the kept text layers come from the backbone; expert and projections stay random.
+    weights = backbone_state_dict(path, model_cfg)
+    strict_load(
+        policy.model, weights, str(path / "model.safetensors"), only_prefixes=("vision.", "connector.", "text.")
+    )
+    return policy
+
+
+def _lerobot(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
+    path = Path(str(init.path))
+    cfg, _ = policy_config_from_lerobot(read_json(path / "config.json"), source=str(path / "config.json"))
+    for meta in metas:
+        check_dataset_matches_policy(meta, cfg)
+    policy = load_lerobot_policy(path)
+    return _with_stats(policy, metas)
+
+
+def build_policy(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> SmolVLAPolicy:
+    """The starting policy for a run over datasets `metas` (dataset checks come before weights are built)."""
+    builders = {
+        "scratch": lambda: _scratch(init, metas, seed),
+        "checkpoint": lambda: _our_checkpoint(init, metas),
+        "backbone": lambda: _backbone(init, metas, seed),
+        "lerobot": lambda: _lerobot(init, metas),
+    }
+    if init.kind not in builders:
+        raise ValueError(f"unknown init kind {init.kind!r}; expected one of {sorted(builders)}")
+    policy = builders[init.kind]()
+    if policy.tokenizer is None:
+        # Datasets give task strings; without a tokenizer the first batch would fail after loading everything.
+        raise ValueError(
+            f"the policy from {init.kind} {init.path!r} has no tokenizer, so it cannot encode the datasets' task "
+            "strings; put the backbone's tokenizer.json beside the checkpoint (or in its local vlm_model_name dir)"
+        )
+    return policy
+
+
+def resume_policy(pretrained_dir: Path, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
+    """The policy saved in a run's checkpoint (its stats are already the training data's)."""
+    policy = load_policy(pretrained_dir)
+    for meta in metas:
+        check_dataset_matches_policy(meta, policy.config)
+    return policy

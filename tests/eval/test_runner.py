@@ -1,0 +1,112 @@
+"""The evaluation loop on a cheap fake environment (no simulator needed) and on a tiny real policy."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from smolvla.envs.base import SimEnv, StepResult
+from smolvla.eval import runner
+from smolvla.eval.agents import PolicyAgent, obs_to_batch
+from smolvla.eval.report import build_report, write_report
+from smolvla.eval.runner import EvalConfig, evaluate
+
+
+class LineEnv(SimEnv):
+    """A point on a line that must reach 1.0; the camera shows the point's position as brightness."""
+
+    def __init__(self, name: str = "fake/line", image_size: int = 16) -> None:
+        self.name, self.task = name, "move to the right"
+        self.camera_keys = ("observation.images.top",)
+        self.image_size, self.state_dim, self.action_dim = image_size, 2, 1
+        self.fps, self.max_episode_steps = 10, 20
+        self.x = 0.0
+
+    def _obs(self):
+        img = np.full((self.image_size, self.image_size, 3), int(np.clip(self.x, 0, 1) * 255), np.uint8)
+        return self._make_obs({"top": img}, np.array([self.x, 1.0 - self.x], np.float32))
+
+    def _reset(self, seed):
+        self.x = 0.0 if seed is None else 0.01 * seed
+        return self._obs()
+
+    def _step(self, action):
+        self.x += float(action[0])
+        return StepResult(self._obs(), reward=self.x, success=self.x >= 1.0)
+
+    def render(self):
+        return {"top": self._obs()["observation.images.top"]}
+
+
+class StepAgent:
+    def __init__(self, step: float) -> None:
+        self.step, self.resets = step, 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def act(self, obs):
+        return np.array([self.step], np.float32)
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    monkeypatch.setattr(runner, "make_env", lambda name, image_size: LineEnv(name, image_size))
+
+
+def test_evaluate_scores_and_writes_video_and_report(fake_registry, tmp_path):
+    cfg = EvalConfig(envs=("fake/line",), episodes=3, seed=0, image_size=16, video_dir=tmp_path / "videos")
+    results = evaluate(cfg, lambda: StepAgent(0.25), progress=False)
+    assert [r.seed for r in results] == [0, 1, 2]
+    # From x = 0.00, 0.01, 0.02 with steps of 0.25: 4 steps to reach 1.0 in every episode.
+    assert all(r.success and r.steps == 4 for r in results)
+    assert results[0].video is not None and results[1].video is None
+    with av.open(results[0].video) as c:
+        # Reset frame plus one frame per step, 16x16 camera.
+        frames = list(c.decode(video=0))
+    assert len(frames) == 5 and (frames[0].height, frames[0].width) == (16, 16)
+    json_path, png = write_report(build_report(results, group_of=lambda n: "easy"), tmp_path / "out")
+    report = json.loads(json_path.read_text())
+    assert report["overall"]["success_rate"] == 1.0 and report["per_group_success_rate"] == {"easy": 1.0}
+    assert png.stat().st_size > 1000
+
+
+def test_step_limit_fails_episode(fake_registry):
+    cfg = EvalConfig(envs=("fake/line",), episodes=1, max_steps=3)
+    (r,) = evaluate(cfg, lambda: StepAgent(0.1), progress=False)
+    assert not r.success and r.steps == 3 and r.score == 0.0
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="envs is empty"):
+        EvalConfig(envs=())
+    with pytest.raises(ValueError, match="episodes must be >= 1, got 0"):
+        EvalConfig(envs=("a",), episodes=0)
+
+
+def test_policy_agent_acts_through_its_queue():
+    from smolvla.policy.testing import make_tiny_policy
+
+    policy = make_tiny_policy(camera_keys=("observation.images.top",), state_dim=2, action_dim=1, n_action_steps=3)
+    agent = PolicyAgent(policy)
+    env = LineEnv()
+    obs = env.reset(0)
+    agent.reset()
+    actions = [agent.act(obs) for _ in range(4)]
+    assert all(a.shape == (1,) and a.dtype == np.float32 and np.isfinite(a).all() for a in actions)
+    # A chunk is predicted on calls 1 and 4 only: the queue holds n_action_steps = 3 actions.
+    assert len(policy._queue) == 2
+
+
+def test_obs_to_batch_layout_and_missing_camera():
+    env = LineEnv(image_size=8)
+    env.x = 0.5
+    batch = obs_to_batch(env._obs(), ("observation.images.top",))
+    img = batch["observation.images.top"]
+    assert img.shape == (1, 3, 8, 8) and float(img.max()) == pytest.approx(127 / 255)
+    assert batch["task"] == ["move to the right"] and batch["observation.state"].shape == (1, 2)
+    with pytest.raises(ValueError, match="lacks camera 'observation.images.wrist'.*observation.images.top"):
+        obs_to_batch(env._obs(), ("observation.images.wrist",))

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import Batch, make_batch
+from smolvla_reference import reference_sample, reference_velocity
+
+from smolvla.model.config import get_config
+from smolvla.model.smolvla import SmolVLAModel, build_random, lm_head_parameters
+
+TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def test_full_size_parameter_count_matches_lerobot() -> None:
+    cfg = get_config("smolvla_base")
+    with torch.device("meta"):
+        model = SmolVLAModel(cfg)
+    ours = sum(p.numel() for p in model.parameters())
+    # LeRobot counts the untied 49280 x 960 lm_head that SmolVLA never uses; we do not hold it.
+    assert lm_head_parameters(cfg) == 49_280 * 960
+    assert ours + lm_head_parameters(cfg) == 450_046_176
+    assert sum(p.numel() for p in model.expert.parameters()) == 98_245_840  # spec: 98.2M
+
+
+def test_state_dict_layout(tiny_model: SmolVLAModel) -> None:
+    cfg = tiny_model.config
+    sd = tiny_model.state_dict()
+    expected_some = [
+        "vision.embeddings.patch_embedding.weight",
+        "vision.embeddings.position_embedding.weight",
+        "vision.encoder.layers.1.self_attn.out_proj.bias",
+        "vision.encoder.layers.0.mlp.fc1.weight",
+        "vision.post_layernorm.bias",
+        "connector.modality_projection.proj.weight",
+        "text.embed_tokens.weight",
+        "text.layers.3.self_attn.o_proj.weight",
+        "text.layers.0.mlp.gate_proj.weight",
+        "text.norm.weight",
+        "expert.layers.1.post_attention_layernorm.weight",
+        "expert.norm.weight",
+        "action_time_mlp_out.bias",
+    ]
+    assert all(k in sd for k in expected_some)
+    assert not any(k.endswith("lm_head.weight") for k in sd)
+    assert not any(k.startswith(("text.", "expert.")) and k.endswith("bias") for k in sd)
+    kv = cfg.kv_width
+    assert sd["expert.layers.0.self_attn.k_proj.weight"].shape == (kv, cfg.expert_hidden)  # self-attention
+    assert sd["expert.layers.1.self_attn.k_proj.weight"].shape == (kv, kv)  # cross-attention
+    assert sd["expert.layers.1.self_attn.q_proj.weight"].shape == (cfg.decoder.heads * cfg.decoder.head_dim, cfg.expert_hidden)
+    assert sd["connector.modality_projection.proj.weight"].shape == (cfg.decoder.hidden, cfg.connector_in_features)
+
+
+@torch.no_grad()
+def test_cached_velocity_matches_uncached_joint_forward(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    ctx = tiny_model.prefill(*batch.obs())
+    time = torch.tensor([0.3, 0.9])
+    for x in (batch.actions, torch.randn_like(batch.actions)):
+        torch.testing.assert_close(tiny_model.velocity(ctx, x, time), reference_velocity(tiny_model, batch.obs(), x, time), **TOL)
+
+
+@torch.no_grad()
+def test_sample_actions_matches_uncached_euler_loop(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    noise = torch.randn_like(batch.actions)
+    original = noise.clone()
+    out = tiny_model.sample_actions(*batch.obs(), noise=noise, num_steps=3)
+    assert torch.equal(noise, original)
+    assert out.dtype == torch.float32 and out.shape == batch.actions.shape
+    torch.testing.assert_close(out, reference_sample(tiny_model, batch.obs(), noise, 3), **TOL)
+    # Default step count comes from the config.
+    torch.testing.assert_close(
+        tiny_model.sample_actions(*batch.obs(), noise=noise), reference_sample(tiny_model, batch.obs(), noise, 4), **TOL
+    )
+
+
+def test_compute_loss_matches_reference_and_is_deterministic(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    noise = torch.randn_like(batch.actions)
+    time = torch.tensor([0.25, 0.8])
+    loss = tiny_model.compute_loss(*batch.obs(), batch.actions, noise=noise, time=time)
+    assert loss.shape == batch.actions.shape and loss.dtype == torch.float32
+    assert torch.equal(loss, tiny_model.compute_loss(*batch.obs(), batch.actions, noise=noise, time=time))
+    with torch.no_grad():
+        x_t = time[:, None, None] * noise + (1 - time[:, None, None]) * batch.actions
+        v = reference_velocity(tiny_model, batch.obs(), x_t, time)
+    torch.testing.assert_close(loss, (v - (noise - batch.actions)) ** 2, **TOL)
+    other = tiny_model.compute_loss(*batch.obs(), batch.actions, noise=noise, time=torch.tensor([0.5, 0.5]))
+    assert not torch.allclose(loss, other)
+    # Gradients reach the expert, the state projection and the VLM.
+    loss.mean().backward()
+    for p in (tiny_model.expert.layers[1].self_attn.k_proj.weight, tiny_model.state_proj.weight, tiny_model.text.layers[0].mlp.up_proj.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    tiny_model.zero_grad(set_to_none=True)
+
+
+@torch.no_grad()
+def test_action_tokens_are_causal_over_the_chunk(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    ctx = tiny_model.prefill(*batch.obs())
+    time = torch.tensor([0.5, 0.5])
+    base = tiny_model.velocity(ctx, batch.actions, time)
+    k = 4
+    changed = batch.actions.clone()
+    changed[:, k] += 1.0
+    out = tiny_model.velocity(ctx, changed, time)
+    torch.testing.assert_close(out[:, :k], base[:, :k], rtol=0, atol=1e-6)
+    assert (out[:, k:] - base[:, k:]).abs().amax(dim=(0, 2)).min() > 1e-4
+
+
+@torch.no_grad()
+def test_padding_does_not_affect_outputs(tiny_model: SmolVLAModel, tiny_cfg) -> None:
+    b = make_batch(tiny_cfg)
+    noise = torch.randn_like(b.actions)
+    base = tiny_model.sample_actions(*b.obs(), noise=noise)
+    padded = copy.deepcopy(b)
+    padded.images[1, -1] = torch.rand_like(padded.images[1, -1])  # the absent camera of element 1
+    padded.lang_tokens[0, -2:] = torch.tensor([5, 6])  # the padded language tokens of element 0
+    torch.testing.assert_close(tiny_model.sample_actions(*padded.obs(), noise=noise), base, rtol=0, atol=1e-6)
+    # ...whereas a real camera's pixels do matter.
+    real = copy.deepcopy(b)
+    real.images[1, 0] = torch.rand_like(real.images[1, 0])
+    assert not torch.allclose(tiny_model.sample_actions(*real.obs(), noise=noise)[1], base[1], atol=1e-4)
+
+
+@torch.no_grad()
+def test_prefix_and_cross_projections_run_once_per_chunk(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    calls: dict[str, int] = {}
+
+    def counter(name):
+        def hook(*_):
+            calls[name] = calls.get(name, 0) + 1
+
+        return hook
+
+    modules = {
+        "vision": tiny_model.vision,
+        "vlm_q": tiny_model.text.layers[0].self_attn.q_proj,
+        "cross_k": tiny_model.expert.layers[1].self_attn.k_proj,
+        "self_k": tiny_model.expert.layers[0].self_attn.k_proj,
+    }
+    handles = [m.register_forward_hook(counter(n)) for n, m in modules.items()]
+    try:
+        tiny_model.sample_actions(*batch.obs(), num_steps=5)
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == {"vision": 1, "vlm_q": 1, "cross_k": 1, "self_k": 5}
+
+
+@torch.no_grad()
+def test_bf16_runs_close_to_fp32(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    noise = torch.randn_like(batch.actions)
+    ref = tiny_model.sample_actions(*batch.obs(), noise=noise)
+    half = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    out = half.sample_actions(batch.images.bfloat16(), *batch.obs()[1:4], batch.state.bfloat16(), noise=noise)
+    assert out.dtype == torch.float32 and out.isfinite().all()
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_build_random_is_seeded(tiny_cfg) -> None:
+    a, b = build_random(tiny_cfg, seed=1), build_random(tiny_cfg, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert torch.equal(a.expert.norm.weight, torch.ones_like(a.expert.norm.weight))
+    assert a.vision.encoder.layers[0].mlp.fc1.weight.std().item() == pytest.approx(0.02, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("images", torch.zeros(2, 2, 3, 32, 32), r"images: expected shape \(2, 2, 3, 64, 64\), got \(2, 2, 3, 32, 32\)"),
+        ("images", torch.zeros(2, 3, 64, 64), r"images must be float\[B, N, 3, H, W\], got shape \(2, 3, 64, 64\)"),
+        ("image_masks", torch.ones(2, 2), r"image_masks: expected dtype torch.bool, got torch.float32"),
+        ("lang_tokens", torch.zeros(2, 17, dtype=torch.int64), r"L <= max_lang_tokens=16, got shape \(2, 17\)"),
+        ("lang_masks", torch.ones(2, 6, dtype=torch.bool), r"lang_masks: expected shape \(2, 7\), got \(2, 6\)"),
+        ("state", torch.zeros(2, 14), r"state: expected shape \(2, 32\), got \(2, 14\)"),
+        ("actions", torch.zeros(2, 9, 32), r"actions: expected shape \(2, 10, 32\), got \(2, 9, 32\)"),
+    ],
+)
+def test_bad_inputs_raise_with_expected_and_got(tiny_model: SmolVLAModel, batch: Batch, field, value, message) -> None:
+    setattr(batch, field, value)
+    with pytest.raises(ValueError, match=message):
+        tiny_model.compute_loss(*batch.obs(), batch.actions)
+
+
+def test_bad_noise_and_time_raise(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    with pytest.raises(ValueError, match=r"noise: expected shape \(2, 10, 32\), got \(2, 10, 8\)"):
+        tiny_model.sample_actions(*batch.obs(), noise=torch.zeros(2, 10, 8))
+    with pytest.raises(ValueError, match=r"time: expected shape \(2,\), got \(3,\)"):
+        tiny_model.compute_loss(*batch.obs(), batch.actions, time=torch.zeros(3))

@@ -1,0 +1,55 @@
+"""`smolvla train`: options map onto the TrainConfig; a short run from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from smolvla.cli.train import build_config, register
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:  # keeps `train` a named subcommand
+        pass
+
+    return app
+
+
+def test_options_override_the_preset() -> None:
+    cfg = build_config(
+        "finetune", ["/a", "/b"], [3.0, 1.0], "lerobot", "/ckpt", None, 5e-5, 2,
+        steps=100, batch_size=8, device="cpu", freeze="vision_frozen", resume=False,
+    )  # fmt: skip
+    assert (cfg.steps, cfg.batch_size, cfg.freeze, cfg.optimizer.lr) == (100, 8, "vision_frozen", 5e-5)
+    assert [(d.root, d.weight) for d in cfg.data.datasets] == [("/a", 3.0), ("/b", 1.0)]
+    assert (cfg.init.kind, cfg.init.path, cfg.data.num_workers) == ("lerobot", "/ckpt", 2)
+    assert cfg.optimizer.betas == (0.9, 0.95) and cfg.schedule.warmup_steps == 1000  # untouched preset values
+
+
+def test_weights_must_match_datasets() -> None:
+    with pytest.raises(typer.BadParameter, match="got 1 --dataset-weight values for 2 --dataset paths"):
+        build_config("tiny_cpu", ["/a", "/b"], [1.0])
+
+
+def test_preset_typo_suggests(tmp_path) -> None:
+    res = CliRunner().invoke(_app(), ["train", "--preset", "finetun", "--dataset", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "did you mean 'finetune'" in res.output
+
+
+def test_short_run(tiny_dataset, tmp_path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--preset", "tiny_cpu", "--dataset", str(tiny_dataset), "--steps", "2", "--batch-size", "4"]
+    res = CliRunner().invoke(_app(), [*args, "--output-dir", str(out), "--log-every", "1"])
+    assert res.exit_code == 0, res.output
+    assert "done: step 2" in res.output
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2]
+    assert (out / "checkpoints" / "last" / "pretrained_model" / "model.safetensors").is_file()

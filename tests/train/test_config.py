@@ -1,0 +1,64 @@
+"""Training presets, typo suggestions, validation and the JSON round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from smolvla.train.config import DataConfig, DatasetSpec, InitConfig, TrainConfig, get_train_config
+
+
+def test_paper_defaults() -> None:
+    cfg = get_train_config("finetune")
+    assert cfg.optimizer.lr == 1e-4
+    assert cfg.optimizer.betas == (0.9, 0.95)
+    assert cfg.optimizer.eps == 1e-8
+    assert cfg.optimizer.weight_decay == 1e-10
+    assert cfg.optimizer.grad_clip_norm == 10.0
+    assert (cfg.schedule.warmup_steps, cfg.schedule.decay_steps, cfg.schedule.decay_lr) == (1000, 30_000, 2.5e-6)
+    assert cfg.batch_size == 64 and cfg.freeze == "expert_only"
+    pre = get_train_config("pretrain_mixture")
+    assert (pre.batch_size, pre.steps) == (256, 200_000)
+
+
+def test_typo_suggests_nearest_preset() -> None:
+    with pytest.raises(ValueError, match=r"unknown training preset 'tiny_cup'.*did you mean 'tiny_cpu'\?"):
+        get_train_config("tiny_cup")
+    with pytest.raises(ValueError, match=r"did you mean 'finetune'\?"):
+        get_train_config("fintune")
+
+
+def test_overrides_and_json_round_trip(tmp_path) -> None:
+    cfg = get_train_config(
+        "tiny_cpu",
+        steps=7,
+        data=DataConfig(datasets=(DatasetSpec("/a", 2.0), DatasetSpec("/b"))),
+        init=InitConfig(kind="checkpoint", path="/ckpt"),
+    )
+    cfg.to_json(tmp_path / "c.json")
+    back = TrainConfig.from_json(tmp_path / "c.json")
+    assert back == cfg
+    assert back.steps == 7 and back.data.is_mixture
+
+
+def test_unknown_key_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"unknown TrainConfig keys \['stepz'\]"):
+        TrainConfig.from_dict({"stepz": 3})
+
+
+def test_bf16_on_cpu_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"mixed_precision='bf16' needs a CUDA device.*got device='cpu'"):
+        TrainConfig(mixed_precision="bf16", device="cpu")
+
+
+def test_init_path_rules() -> None:
+    with pytest.raises(ValueError, match=r"kind='lerobot' needs a path"):
+        InitConfig(kind="lerobot")
+    with pytest.raises(ValueError, match=r"kind='scratch' takes no path"):
+        InitConfig(kind="scratch", path="/x")
+
+
+def test_bad_numbers() -> None:
+    with pytest.raises(ValueError, match=r"TrainConfig.batch_size must be > 0, got 0"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match=r"keep_last_n must be >= 1 or None"):
+        TrainConfig(keep_last_n=0)

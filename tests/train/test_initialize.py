@@ -1,0 +1,36 @@
+"""Init sources: an HF backbone dir fills vision/connector/text and leaves expert and projections random."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_helpers import write_tiny_backbone
+
+from smolvla.data.meta import load_meta
+from smolvla.train.config import InitConfig
+from smolvla.train.initialize import build_policy
+
+
+def test_backbone_init_loads_vlm_weights(tiny_dataset, tmp_path) -> None:
+    pytest.importorskip("transformers")
+    hf = write_tiny_backbone(tmp_path / "backbone")
+    metas = [load_meta(tiny_dataset)]
+    policy = build_policy(InitConfig(kind="backbone", path=str(hf), model_preset="tiny"), metas, seed=0)
+    raw = load_file(str(hf / "model.safetensors"))
+    ours = policy.model.state_dict()
+    assert torch.equal(ours["vision.post_layernorm.weight"], raw["model.vision_model.post_layernorm.weight"])
+    assert torch.equal(ours["text.layers.3.mlp.up_proj.weight"], raw["model.text_model.layers.3.mlp.up_proj.weight"])
+    assert policy.config.camera_keys == ("observation.images.top", "observation.images.wrist")
+    assert policy.tokenizer is not None
+    # The policy's stats are the dataset's.
+    want = torch.as_tensor(metas[0].stats["action"]["std"], dtype=torch.float32)
+    assert torch.equal(policy.stats.get("action", "std"), want)
+
+
+def test_backbone_dir_without_tokenizer(tiny_dataset, tmp_path) -> None:
+    pytest.importorskip("transformers")
+    hf = write_tiny_backbone(tmp_path / "backbone")
+    (hf / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"backbone directory .* has no tokenizer.json"):
+        build_policy(InitConfig(kind="backbone", path=str(hf)), [load_meta(tiny_dataset)], seed=0)

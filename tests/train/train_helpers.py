@@ -1,0 +1,74 @@
+"""Tiny synthetic LeRobot v3.0 datasets for the training tests, written with the data package's writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from smolvla.data.writer import DatasetWriter
+
+CAMERAS = ("observation.images.top", "observation.images.wrist")
+FEATURES = {
+    **{cam: {"dtype": "video", "shape": [32, 32, 3], "names": ["height", "width", "channels"]} for cam in CAMERAS},
+    "observation.state": {"dtype": "float32", "shape": [6]},
+    "action": {"dtype": "float32", "shape": [6]},
+}
+
+
+def write_tiny_dataset(root: Path, episodes: int = 3, length: int = 12, seed: int = 0, features=None) -> Path:
+    """Episodes of smooth random motion; the action is the next state (something learnable)."""
+    rng = np.random.default_rng(seed)
+    features = features or FEATURES
+    writer = DatasetWriter.create(root, fps=10, features=features)
+    for ep in range(episodes):
+        state = np.cumsum(rng.normal(0, 0.1, size=(length + 1, 6)), axis=0).astype(np.float32)
+        frames = {}
+        for cam in [k for k, f in features.items() if f["dtype"] == "video"]:
+            h, w, _ = features[cam]["shape"]
+            img = np.zeros((length, h, w, 3), dtype=np.uint8)
+            img[..., 0] = (np.linspace(0, 255, length)[:, None, None]).astype(np.uint8)
+            img[..., 1] = rng.integers(0, 255, size=(1, h, w), dtype=np.uint8)
+            frames[cam] = img
+        if "observation.state" in features:
+            frames["observation.state"] = state[:-1, : features["observation.state"]["shape"][0]]
+        frames["action"] = state[1:, : features["action"]["shape"][0]]
+        writer.add_episode(frames, task="pick" if ep % 2 == 0 else "place")
+    return root
+
+
+def write_tiny_backbone(path: Path) -> Path:
+    """A SmolVLM2-format backbone dir (config.json, model.safetensors, tokenizer.json) at the "tiny" size,
+    built locally with transformers (8 text layers on disk, of which "tiny" keeps 4)."""
+    import torch
+    import transformers
+
+    from smolvla.policy.tokenizer import build_byte_tokenizer
+
+    cfg = transformers.SmolVLMConfig(
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 64,
+            "patch_size": 8,
+        },
+        text_config={
+            "model_type": "llama",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 8,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "vocab_size": 512,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 100000.0,
+        },
+        scale_factor=2,
+    )
+    torch.manual_seed(0)
+    transformers.SmolVLMForConditionalGeneration(cfg).save_pretrained(path)
+    (path / "tokenizer.json").write_text(build_byte_tokenizer().to_str())
+    return path
