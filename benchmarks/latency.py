@@ -89,10 +89,10 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _timed(fn, device: str) -> tuple[float, object]:
+def _timed(device: str, fn, *args, **kwargs) -> tuple[float, object]:
     _sync(device)
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     _sync(device)
     return time.perf_counter() - start, out
 
@@ -115,11 +115,11 @@ def time_model(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argp
     chunks, vision, prefill, steps = [], [], [], []
     with torch.inference_mode():
         for i in range(args.warmup + args.repeats):
-            t_chunk, actions = _timed(lambda: model.sample_actions(*obs, noise=noise, num_steps=args.steps), args.device)
-            t_vis, _ = _timed(lambda: model.embed_images(obs[0]), args.device)
-            t_pre, ctx = _timed(lambda: model.prefill(*obs), args.device)
+            t_chunk, actions = _timed(args.device, model.sample_actions, *obs, noise=noise, num_steps=args.steps)
+            t_vis, _ = _timed(args.device, model.embed_images, obs[0])
+            t_pre, ctx = _timed(args.device, model.prefill, *obs)
             time_t = torch.full((noise.shape[0],), 0.5, device=args.device)
-            t_step, _ = _timed(lambda: model.velocity(ctx, noise, time_t), args.device)
+            t_step, _ = _timed(args.device, model.velocity, ctx, noise, time_t)
             if i >= args.warmup:
                 chunks.append(t_chunk)
                 vision.append(t_vis)
@@ -171,7 +171,15 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def run_int8(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], reference: torch.Tensor, args) -> dict:
-    """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per call)."""
+    """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per call).
+
+    `reference` are the actions of the timed model; when that ran in bf16 an fp32 copy provides them instead.
+    """
+    if args.dtype != "fp32":
+        with torch.inference_mode():
+            *obs, noise = inputs
+            obs = [x.float() if x.is_floating_point() else x for x in obs]
+            reference = copy.deepcopy(model).float().sample_actions(*obs, noise=noise, num_steps=args.steps)
     with warnings.catch_warnings():  # torch.ao's deprecation notices; the API still works in this torch
         warnings.simplefilter("ignore")
         quantised = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).float(), {nn.Linear}, torch.qint8)

@@ -50,15 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the preset's)")
     p.add_argument("--image-size", type=int, default=64, help="camera frame size in the synthetic dataset")
     p.add_argument("--num-workers", type=int, default=0)
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         ds = write_dataset(Path(tmp) / "ds", args.image_size, episodes=4, length=60)
         overrides = {
@@ -72,7 +70,11 @@ def run(args: argparse.Namespace) -> dict:
         }
         if args.freeze:
             overrides["freeze"] = args.freeze
+        if args.threads:
+            overrides["num_threads"] = args.threads
         cfg = get_train_config(args.preset, **overrides)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
         state = init_train_state(cfg, make_runtime(cfg))
         batches = iter(state.loader)
         for _ in range(args.warmup):

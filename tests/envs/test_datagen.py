@@ -82,3 +82,25 @@ def test_write_dataset_refuses_nothing(tmp_path) -> None:
 def _mk(path):
     path.mkdir()
     return path
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_output_independent_of_workers(tmp_path, require_sim) -> None:
+    """Two worker processes keep exactly the episodes one process keeps (first successes in seed order)."""
+    require_sim("metaworld")
+    from smolvla.envs.datagen import generate, iter_kept_episodes
+
+    kept = {}
+    for workers in (1, 2):
+        cfg = DatagenConfig(
+            ("metaworld/reach-v3", "metaworld/button-press-topdown-v3"),
+            episodes_per_task=3,
+            image_size=8,
+            workers=workers,
+            chunk_size=2,
+            max_steps=200,
+        )
+        reports = generate(cfg, _mk(tmp_path / f"w{workers}"))
+        kept[workers] = [(e.env_name, e.seed, e.frames["action"].tobytes()) for e in iter_kept_episodes(reports)]
+    assert kept[1] == kept[2] and len(kept[1]) == 6

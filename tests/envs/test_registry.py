@@ -51,3 +51,11 @@ def test_unknown_env_name_suggests() -> None:
         make_env("metaworld/reach-v2")
     with pytest.raises(ValueError, match="unknown environment 'nothing-like-it'; see list_envs"):
         make_env("nothing-like-it")
+
+
+def test_missing_simulator_names_the_install(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "metaworld", None)  # makes `import metaworld` fail
+    with pytest.raises(ImportError, match=r"metaworld envs need an optional package: pip install 'smolvla\[sim\]'"):
+        make_env("metaworld/reach-v3")

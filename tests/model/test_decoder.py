@@ -55,7 +55,9 @@ def test_rope_matches_llama_rotary() -> None:
     theirs, _ = modeling_llama.apply_rotary_pos_emb(x, x, hf_cos, hf_sin)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     # Position 0 is the identity rotation.
-    torch.testing.assert_close(apply_rope(x[:, :, :1], cos[:1, :, :1].expand(2, -1, -1, -1), sin[:1, :, :1]), x[:, :, :1])
+    torch.testing.assert_close(
+        apply_rope(x[:, :, :1], cos[:1, :, :1].expand(2, -1, -1, -1), sin[:1, :, :1]), x[:, :, :1]
+    )
 
 
 def test_decoder_layer_matches_llama_with_prefix_lm_mask() -> None:
@@ -88,7 +90,9 @@ def test_text_model_matches_llama_model() -> None:
     b, t = 2, 6
     ids = torch.randint(0, DEC.vocab_size, (b, t))
     pos = torch.arange(t).repeat(b, 1)
-    causal = additive_mask(block_mask(torch.ones(b, t, dtype=torch.bool), torch.ones(b, t, dtype=torch.bool)), torch.float32)
+    causal = additive_mask(
+        block_mask(torch.ones(b, t, dtype=torch.bool), torch.ones(b, t, dtype=torch.bool)), torch.float32
+    )
     cos, sin = rope_angles(pos, DEC.head_dim, DEC.rope_theta)
     with torch.no_grad():
         out = ours(ours.embed_tokens(ids), cos, sin, causal)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -48,7 +49,10 @@ def test_state_dict_layout(tiny_model: SmolVLAModel) -> None:
     kv = cfg.kv_width
     assert sd["expert.layers.0.self_attn.k_proj.weight"].shape == (kv, cfg.expert_hidden)  # self-attention
     assert sd["expert.layers.1.self_attn.k_proj.weight"].shape == (kv, kv)  # cross-attention
-    assert sd["expert.layers.1.self_attn.q_proj.weight"].shape == (cfg.decoder.heads * cfg.decoder.head_dim, cfg.expert_hidden)
+    assert sd["expert.layers.1.self_attn.q_proj.weight"].shape == (
+        cfg.decoder.heads * cfg.decoder.head_dim,
+        cfg.expert_hidden,
+    )
     assert sd["connector.modality_projection.proj.weight"].shape == (cfg.decoder.hidden, cfg.connector_in_features)
 
 
@@ -57,7 +61,9 @@ def test_cached_velocity_matches_uncached_joint_forward(tiny_model: SmolVLAModel
     ctx = tiny_model.prefill(*batch.obs())
     time = torch.tensor([0.3, 0.9])
     for x in (batch.actions, torch.randn_like(batch.actions)):
-        torch.testing.assert_close(tiny_model.velocity(ctx, x, time), reference_velocity(tiny_model, batch.obs(), x, time), **TOL)
+        torch.testing.assert_close(
+            tiny_model.velocity(ctx, x, time), reference_velocity(tiny_model, batch.obs(), x, time), **TOL
+        )
 
 
 @torch.no_grad()
@@ -88,7 +94,11 @@ def test_compute_loss_matches_reference_and_is_deterministic(tiny_model: SmolVLA
     assert not torch.allclose(loss, other)
     # Gradients reach the expert, the state projection and the VLM.
     loss.mean().backward()
-    for p in (tiny_model.expert.layers[1].self_attn.k_proj.weight, tiny_model.state_proj.weight, tiny_model.text.layers[0].mlp.up_proj.weight):
+    for p in (
+        tiny_model.expert.layers[1].self_attn.k_proj.weight,
+        tiny_model.state_proj.weight,
+        tiny_model.text.layers[0].mlp.up_proj.weight,
+    ):
         assert p.grad is not None and p.grad.abs().sum() > 0
     tiny_model.zero_grad(set_to_none=True)
 
@@ -166,7 +176,11 @@ def test_build_random_is_seeded(tiny_cfg) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("images", torch.zeros(2, 2, 3, 32, 32), r"images: expected shape \(2, 2, 3, 64, 64\), got \(2, 2, 3, 32, 32\)"),
+        (
+            "images",
+            torch.zeros(2, 2, 3, 32, 32),
+            r"images: expected shape \(2, 2, 3, 64, 64\), got \(2, 2, 3, 32, 32\)",
+        ),
         ("images", torch.zeros(2, 3, 64, 64), r"images must be float\[B, N, 3, H, W\], got shape \(2, 3, 64, 64\)"),
         ("image_masks", torch.ones(2, 2), r"image_masks: expected dtype torch.bool, got torch.float32"),
         ("lang_tokens", torch.zeros(2, 17, dtype=torch.int64), r"L <= max_lang_tokens=16, got shape \(2, 17\)"),
@@ -186,3 +200,55 @@ def test_bad_noise_and_time_raise(tiny_model: SmolVLAModel, batch: Batch) -> Non
         tiny_model.sample_actions(*batch.obs(), noise=torch.zeros(2, 10, 8))
     with pytest.raises(ValueError, match=r"time: expected shape \(2,\), got \(3,\)"):
         tiny_model.compute_loss(*batch.obs(), batch.actions, time=torch.zeros(3))
+
+
+@torch.no_grad()
+def test_eager_attention_matches_sdpa(tiny_model: SmolVLAModel, tiny_cfg, batch: Batch) -> None:
+    eager = SmolVLAModel(replace(tiny_cfg, attention="eager")).eval()
+    eager.load_state_dict(tiny_model.state_dict())
+    assert eager.text.layers[0].self_attn.eager and eager.vision.encoder.layers[0].self_attn.eager
+    noise = torch.randn_like(batch.actions)
+    torch.testing.assert_close(
+        eager.sample_actions(*batch.obs(), noise=noise), tiny_model.sample_actions(*batch.obs(), noise=noise), **TOL
+    )
+
+
+def test_config_rejects_unknown_attention() -> None:
+    with pytest.raises(ValueError, match="attention must be 'sdpa' or 'eager', got 'flash'"):
+        get_config("tiny", attention="flash")
+
+
+@pytest.mark.parametrize(
+    ("hidden", "factor", "multiple", "expected"), [(960, 0.75, 256, 2048), (64, 0.75, 32, 128), (200, 0.5, 8, 264)]
+)
+def test_expert_mlp_width_follows_lerobot_rule(hidden: int, factor: float, multiple: int, expected: int) -> None:
+    # LeRobot: 4 * int(2 * width / 3), rounded up to the multiple. Width 100 gives 4 * 66 = 264, where
+    # int(8 * 100 / 3) = 266 would round up to 272.
+    cfg = get_config("tiny")
+    cfg = replace(
+        cfg,
+        decoder=replace(cfg.decoder, hidden=hidden),
+        expert=replace(cfg.expert, width_factor=factor, mlp_multiple_of=multiple),
+    )
+    assert cfg.expert_mlp == expected
+
+
+def test_inference_mode_and_forward_alias(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    noise = torch.randn_like(batch.actions)
+    time = torch.tensor([0.4, 0.6])
+    with torch.no_grad():
+        ref = tiny_model.sample_actions(*batch.obs(), noise=noise)
+        loss = tiny_model.compute_loss(*batch.obs(), batch.actions, noise=noise, time=time)
+    with torch.inference_mode():
+        torch.testing.assert_close(tiny_model.sample_actions(*batch.obs(), noise=noise), ref, rtol=0, atol=0)
+        torch.testing.assert_close(tiny_model(*batch.obs(), batch.actions, noise=noise, time=time), loss)
+
+
+@pytest.mark.slow
+def test_full_size_sampling_runs() -> None:
+    cfg = get_config("smolvla_base")
+    model = build_random(cfg).eval()
+    b = make_batch(cfg, batch=1, cameras=1, tokens=12)
+    with torch.inference_mode():
+        out = model.sample_actions(*b.obs(), num_steps=2)
+    assert out.shape == (1, 50, 32) and out.isfinite().all()

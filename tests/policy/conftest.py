@@ -45,3 +45,9 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save_pretrained(path)
     (path / "tokenizer.json").write_text(build_byte_tokenizer().to_str())
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> None:
+    # The test machine is shared: one intra-op thread per test process avoids oversubscription.
+    torch.set_num_threads(1)

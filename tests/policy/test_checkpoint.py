@@ -106,3 +106,15 @@ def test_policy_without_tokenizer_round_trips(tmp_path: Path) -> None:
     policy.save_pretrained(tmp_path / "p")
     assert not (tmp_path / "p" / "tokenizer.json").exists()
     assert SmolVLAPolicy.from_pretrained(tmp_path / "p").tokenizer is None
+
+
+def test_uninitialised_allocation_path_loads_identically(saved, monkeypatch) -> None:
+    """Large models are allocated on the meta device then filled; force that path on the tiny model."""
+    import smolvla.policy.checkpoint as ckpt
+
+    policy, path = saved
+    monkeypatch.setattr(ckpt, "META_MIN_PARAMS", 0)
+    loaded = SmolVLAPolicy.from_pretrained(path)
+    batch = make_fake_batch(policy.config)
+    noise = torch.randn(2, 10, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.predict_action_chunk(batch, noise), policy.predict_action_chunk(batch, noise))

@@ -122,3 +122,21 @@ def test_backbone_load_leaves_expert_untouched(tiny_hf_dir: Path) -> None:
     before = model.expert.norm.weight.clone(), model.state_proj.weight.clone()
     load_backbone_weights(model, tiny_hf_dir, cfg)
     assert torch.equal(model.expert.norm.weight, before[0]) and torch.equal(model.state_proj.weight, before[1])
+
+
+def test_policy_from_backbone_trains_on_pretrained_vlm(tiny_hf_dir: Path) -> None:
+    from smolvla.policy.hf_backbone import policy_from_backbone
+    from smolvla.policy.normalize import NormStats, identity_stats
+    from smolvla.policy.testing import make_fake_batch
+
+    stats = NormStats({"observation.state": identity_stats(3), "action": identity_stats(2)})
+    base = get_config("tiny", max_lang_tokens=48)
+    policy = policy_from_backbone(
+        tiny_hf_dir, camera_keys=("observation.images.top",), state_dim=3, action_dim=2, stats=stats,
+        num_vlm_layers=4, base=base,
+    )  # fmt: skip
+    raw = load_file(str(tiny_hf_dir / "model.safetensors"))
+    assert torch.equal(policy.model.state_dict()["text.norm.weight"], raw["model.text_model.norm.weight"])
+    assert policy.tokenizer is not None and policy.config.chunk_size == 10
+    loss, _ = policy.compute_loss(make_fake_batch(policy.config, with_actions=True))
+    assert torch.isfinite(loss)

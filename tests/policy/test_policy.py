@@ -169,3 +169,14 @@ def test_bfloat16_when_asked() -> None:
     policy = make_tiny_policy().to(torch.bfloat16)
     out = policy.predict_action_chunk(make_fake_batch(policy.config))
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_select_action_returns_the_chunk_in_order_with_the_real_model(policy) -> None:
+    batch = make_fake_batch(policy.config)
+    torch.manual_seed(5)
+    chunk = policy.predict_action_chunk(batch)
+    policy.reset()
+    torch.manual_seed(5)  # the same noise is drawn inside sample_actions
+    steps = [policy.select_action(batch) for _ in range(3)]
+    torch.testing.assert_close(torch.stack(steps, dim=1), chunk[:, :3])
+    policy.reset()

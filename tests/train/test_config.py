@@ -62,3 +62,5 @@ def test_bad_numbers() -> None:
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match=r"keep_last_n must be >= 1 or None"):
         TrainConfig(keep_last_n=0)
+    with pytest.raises(ValueError, match=r"num_threads must be >= 1 or None \(torch default\), got 0"):
+        TrainConfig(num_threads=0)

@@ -34,7 +34,9 @@ def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def reference_run(tiny_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref")
-    result = main(_cfg(tiny_dataset, out, plot_loss=True))
+    threads = torch.get_num_threads()
+    result = main(_cfg(tiny_dataset, out, plot_loss=True, num_threads=1))
+    assert torch.get_num_threads() == threads  # the run's thread setting does not leak out of main
     assert result.step == 4 and result.checkpoint == out / "checkpoints" / "00000004"
     return out
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import typer
 
+# Benchmarks with scripted experts, and the task set `datagen` uses for each when --tasks is not given.
+EXPERT_BENCHMARKS = {"metaworld": "mt10", "so101": "pick-place"}
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to `app`."""
@@ -15,10 +18,13 @@ def register(app: typer.Typer) -> None:
 
 
 def datagen(
-    benchmark: str = typer.Argument(..., help="metaworld | so101 | libero"),
+    benchmark: str = typer.Argument(..., help="metaworld | so101 (LIBERO has no scripted expert)"),
     out: Path = typer.Option(..., "--out", help="new LeRobot v3.0 dataset folder (must not hold a dataset)"),
-    tasks: str = typer.Option(
-        "mt10", "--tasks", help="task set (mt10, mt50, easy, medium, hard, very_hard) or comma-separated task names"
+    tasks: str | None = typer.Option(
+        None,
+        "--tasks",
+        help="Meta-World set (mt10, mt50, easy, medium, hard, very_hard) or comma-separated task names "
+        "[default: mt10 for metaworld, pick-place for so101]",
     ),
     episodes: int = typer.Option(50, "--episodes", min=1, help="successful episodes to keep per task"),
     image_size: int = typer.Option(64, "--image-size", min=8, help="square camera image size in pixels"),
@@ -35,7 +41,11 @@ def datagen(
     from smolvla.envs.datagen import DatagenConfig, generate, iter_kept_episodes, scratch_dir, write_dataset
     from smolvla.envs.registry import resolve_tasks
 
-    names = resolve_tasks(benchmark, tasks)
+    if benchmark not in EXPERT_BENCHMARKS:
+        raise typer.BadParameter(
+            f"no scripted expert for {benchmark!r}; expected one of {list(EXPERT_BENCHMARKS)}", param_hint="benchmark"
+        )
+    names = resolve_tasks(benchmark, tasks or EXPERT_BENCHMARKS[benchmark])
     cfg = DatagenConfig(
         env_names=tuple(names),
         episodes_per_task=episodes,

@@ -113,6 +113,7 @@ def client(
                     "chunks": stats.chunks,
                     "skipped": stats.skipped,
                     "errors": stats.errors,
+                    "over_latency_budget": stats.over_budget,
                     "median_latency_s": round(lat[len(lat) // 2], 4) if lat else None,
                     "reconnects": rc.reconnects,
                 }

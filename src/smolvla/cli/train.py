@@ -18,7 +18,7 @@ def _overrides(opts: dict[str, Any]) -> dict[str, Any]:
     """Top-level TrainConfig fields given on the command line (None = keep the preset's value)."""
     names = (
         "steps", "batch_size", "seed", "output_dir", "save_every", "keep_last_n", "log_every", "eval_every",
-        "device", "backend", "mixed_precision", "freeze",
+        "device", "backend", "mixed_precision", "freeze", "num_threads",
     )  # fmt: skip
     out = {k: opts[k] for k in names if opts.get(k) is not None}
     if opts.get("resume"):
@@ -90,6 +90,7 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option(None, help="single | accelerate"),
         mixed_precision: str = typer.Option(None, help="no | bf16 (CUDA only)"),
         num_workers: int = typer.Option(None),
+        num_threads: int = typer.Option(None, help="torch CPU threads (tiny_cpu preset: 1)"),
         tensorboard: bool = typer.Option(False),
     ) -> None:
         """Train (or finetune) a SmolVLA policy on local LeRobot datasets."""
@@ -102,6 +103,7 @@ def register(app: typer.Typer) -> None:
                 steps=steps, batch_size=batch_size, seed=seed, output_dir=output_dir, resume=resume,
                 freeze=freeze, save_every=save_every, keep_last_n=keep_last_n, log_every=log_every,
                 device=device, backend=backend, mixed_precision=mixed_precision, tensorboard=tensorboard,
+                num_threads=num_threads,
             )  # fmt: skip
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e

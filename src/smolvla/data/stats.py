@@ -106,9 +106,7 @@ def compute_episode_stats(columns: dict[str, np.ndarray], camera_keys: tuple[str
     The default columns should be passed as LeRobot's writer holds them (timestamp float64 =
     frame_index / fps, indices int64) to reproduce its numbers exactly.
     """
-    return {
-        key: episode_image_stats(arr) if key in camera_keys else vector_stats(arr) for key, arr in columns.items()
-    }
+    return {key: episode_image_stats(arr) if key in camera_keys else vector_stats(arr) for key, arr in columns.items()}
 
 
 def aggregate_feature_stats(per_episode: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

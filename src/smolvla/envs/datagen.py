@@ -1,9 +1,10 @@
 """Scripted-expert demonstrations: roll out each task's expert, keep the successful episodes.
 
-Work is split into chunks of seeds per task. A task gets its next chunk only after all its earlier chunks
-finished, and its kept episodes are the first `episodes_per_task` successes in seed order, so the output
-does not depend on the number of worker processes or their timing. A task whose expert keeps failing stops
-after `max_attempts_per_task` rollouts and is reported as short (never silently padded).
+Work is split into chunks of consecutive seeds per task, handed out in seed order while the successes so
+far plus the seeds still running fall short of `episodes_per_task`. The attempted seeds of a task are thus
+always a prefix 0..M of its seed sequence reaching past its N-th success, and the kept episodes (the first
+N successes in seed order) do not depend on the number of worker processes or their timing. A task whose
+expert keeps failing stops after `max_attempts_per_task` rollouts and is reported as short (never padded).
 
 Workers are separate processes (each renders with its own GL context) that save episodes as .npz files
 into a scratch folder; the parent writes the dataset from them.
@@ -67,16 +68,20 @@ class DatagenConfig:
 
 @dataclass
 class TaskReport:
-    """Per task: rollouts tried, expert successes among them, and the kept episode files in seed order."""
+    """Per task: rollouts tried, expert successes among them, and the kept episode files in seed order.
+
+    found / next_seed / running are scheduling bookkeeping: successful seed -> file, seeds handed out so
+    far (offset from the config's first seed), seeds whose rollouts are still running.
+    """
 
     env_name: str
     task: str = ""
     attempts: int = 0
     successes: int = 0
     kept: list[Path] = field(default_factory=list)
-    _found: dict[int, Path] = field(default_factory=dict)
-    _next_seed: int = 0
-    _in_flight: int = 0
+    found: dict[int, Path] = field(default_factory=dict)
+    next_seed: int = 0
+    running: int = 0
 
     @property
     def success_rate(self) -> float:
@@ -101,26 +106,28 @@ def run_chunk(env_name: str, seeds: list[int], image_size: int, max_steps: int |
 
 def _next_seeds(cfg: DatagenConfig, rep: TaskReport) -> list[int]:
     """Seeds of this task's next chunk, or [] when it has enough successes or ran out of attempts."""
-    if rep._in_flight or len(rep._found) >= cfg.episodes_per_task:
+    missing = cfg.episodes_per_task - len(rep.found) - rep.running
+    if missing <= 0:
         return []
-    first = cfg.seed + rep._next_seed
+    first = cfg.seed + rep.next_seed
     stop = cfg.seed + cfg.attempt_limit
-    seeds = list(range(first, min(first + cfg.chunk_size, stop)))
-    rep._next_seed += len(seeds)
+    seeds = list(range(first, min(first + min(cfg.chunk_size, missing), stop)))
+    rep.next_seed += len(seeds)
+    rep.running += len(seeds)
     return seeds
 
 
 def _absorb(cfg: DatagenConfig, rep: TaskReport, result: dict) -> int:
     rep.task = result["task"]
-    rep._in_flight -= 1
+    rep.running -= len(result["results"])
     new = 0
     for seed, path in result["results"].items():
         rep.attempts += 1
         if path is not None:
             rep.successes += 1
-            if len(rep._found) < cfg.episodes_per_task:
+            if len(rep.found) < cfg.episodes_per_task:
                 new += 1
-            rep._found[int(seed)] = Path(path)
+            rep.found[int(seed)] = Path(path)
     return new
 
 
@@ -134,9 +141,7 @@ def generate(cfg: DatagenConfig, scratch: Path, progress: Callable[[int], None] 
 
         def submit_ready() -> None:
             for rep in reports.values():
-                seeds = _next_seeds(cfg, rep)
-                if seeds:
-                    rep._in_flight += 1
+                while seeds := _next_seeds(cfg, rep):
                     args = (rep.env_name, seeds, cfg.image_size, cfg.max_steps, str(scratch))
                     pending.add(pool.submit(run_chunk, *args))
 
@@ -151,7 +156,7 @@ def generate(cfg: DatagenConfig, scratch: Path, progress: Callable[[int], None] 
                     progress(new)
             submit_ready()
     for rep in reports.values():
-        rep.kept = [rep._found[s] for s in sorted(rep._found)[: cfg.episodes_per_task]]
+        rep.kept = [rep.found[s] for s in sorted(rep.found)[: cfg.episodes_per_task]]
         if len(rep.kept) < cfg.episodes_per_task:
             logger.warning(
                 "%s: only %d/%d successful expert episodes in %d attempts",

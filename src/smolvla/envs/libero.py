@@ -8,7 +8,8 @@ datasets use). Action float32[7]: delta end-effector pose [dx, dy, dz, droll, dp
 
 `reset(seed)` restores the benchmark's fixed initial state number `seed % 50` (the official evaluation
 starts), then waits `settle_steps` no-op steps for objects to come to rest. There is no scripted expert.
-We render with our own fast renderer (no shadows/MSAA) instead of robosuite's camera observables.
+We render with our own fast renderer (no shadows/MSAA) instead of robosuite's camera observables, in the
+image orientation of LeRobot's LIBERO datasets.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ class LiberoEnv(SimEnv):
         sim = self._env.sim
         if self._renderer is None:
             self._renderer = CameraRenderer(sim.model._model, self.image_size)
-        # robosuite's cameras look along -z with y down in image terms: rotate by 180 degrees to be upright.
-        return {c: np.ascontiguousarray(self._renderer.render(sim.data._data, c)[::-1, ::-1]) for c in self.cameras}
+        # LeRobot's LIBERO datasets hold robosuite's bottom-up frames turned by 180 degrees, i.e. the upright
+        # view mirrored left-right; our renderer returns upright frames, so mirroring matches that data.
+        return {c: np.ascontiguousarray(self._renderer.render(sim.data._data, c)[:, ::-1]) for c in self.cameras}
 
     def _observe(self, raw: dict[str, Any]) -> dict[str, Any]:
         self._raw = raw
@@ -116,6 +118,10 @@ class LiberoEnv(SimEnv):
         if seed is not None:
             self._env.seed(seed)
         self._env.reset()
+        for robot in self._env.robots:
+            # The gripper integrates its open/close command across steps; a hard reset rebuilds it at zero,
+            # ours keeps the model, so zero it here or the previous episode leaks into this one.
+            robot.gripper.current_action = np.zeros(robot.gripper.dof)
         raw = self._env.set_init_state(self._init_states[index])
         for _ in range(self.settle_steps):
             raw, _, _, _ = self._env.step(_IDLE_ACTION)

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import sys
+import weakref
 from types import ModuleType
 from typing import Any
 
@@ -65,6 +66,9 @@ class CameraRenderer:
         self._model = model
         self.size = size
         self._renderer = mujoco.Renderer(model, height=size, width=size)
+        # Free the GL context at the latest when the interpreter exits, before the EGL display goes away
+        # (a context freed afterwards, by the garbage collector, prints EGL errors).
+        self._finalizer = weakref.finalize(self, self._renderer.close)
         flags = self._renderer.scene.flags
         flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
@@ -80,9 +84,8 @@ class CameraRenderer:
         return self._renderer.render()
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        self._finalizer()  # runs Renderer.close once; later calls do nothing
+        self._renderer = None
 
 
 @functools.cache

@@ -23,6 +23,8 @@ from smolvla.eval.agents import Agent
 from smolvla.eval.scoring import EpisodeResult
 from smolvla.eval.video import tile_cameras, write_rollout_video
 
+# An agent acts step by step inside `run_episode`; a driver (e.g. `eval.remote.RemoteDriver`) has a
+# `play(env, seed, max_steps, video_path) -> EpisodeResult` method and runs whole episodes itself.
 AgentFactory = Callable[[], Agent]
 
 
@@ -107,12 +109,29 @@ def _worker_init(factory: AgentFactory, cfg: EvalConfig, threads: int) -> None:
     _WORKER.update(agent=factory(), envs={}, cfg=cfg)
 
 
+def _worker_close() -> None:
+    """Close the in-process worker's driver connections and environments (pool workers just exit)."""
+    close = getattr(_WORKER.get("agent"), "close", None)
+    try:
+        if close is not None:
+            close()
+    finally:
+        for env in _WORKER.get("envs", {}).values():
+            env.close()
+        _WORKER.clear()
+
+
 def _worker_run(job: _Job) -> EpisodeResult:
     cfg: EvalConfig = _WORKER["cfg"]
     envs: dict[str, SimEnv] = _WORKER["envs"]
     if job.env_name not in envs:
         envs[job.env_name] = make_env(job.env_name, image_size=cfg.image_size)
-    result = run_episode(envs[job.env_name], _WORKER["agent"], job.seed, cfg.max_steps, job.video_path)
+    agent = _WORKER["agent"]
+    play = getattr(agent, "play", None)
+    if play is not None:
+        result = play(envs[job.env_name], job.seed, cfg.max_steps, job.video_path)
+    else:
+        result = run_episode(envs[job.env_name], agent, job.seed, cfg.max_steps, job.video_path)
     # Report under the registry name the job asked for (an adapter's own name may be more specific).
     return replace(result, env_name=job.env_name)
 
@@ -127,7 +146,7 @@ def iter_results(cfg: EvalConfig, factory: AgentFactory) -> Iterator[EpisodeResu
         try:
             yield from map(_worker_run, jobs)
         finally:
-            _WORKER.clear()
+            _worker_close()
         return
     # spawn, not fork: MuJoCo GL contexts and torch thread pools do not survive a fork.
     ctx = mp.get_context("spawn")

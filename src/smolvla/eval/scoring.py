@@ -16,7 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """One evaluated episode. steps: control steps taken; seconds: wall time of the episode."""
+    """One evaluated episode. steps: env steps taken; seconds: wall time of the episode.
+
+    timing: engine figures of episodes played through the async engine (chunks received, hold steps,
+    median round trip in seconds, ...); empty for in-process agents.
+    """
 
     env_name: str
     seed: int
@@ -25,6 +29,7 @@ class EpisodeResult:
     seconds: float
     stage_scores: dict[str, float] = field(default_factory=dict)
     video: str | None = None
+    timing: dict[str, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:

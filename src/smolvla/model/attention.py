@@ -66,13 +66,15 @@ def additive_mask(mask: Tensor, dtype: torch.dtype) -> Tensor:
     return out[:, None]
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, eager: bool = False) -> Tensor:
     """Softmax attention, scale hd**-0.5, with key/value heads shared by groups of query heads.
 
     Args:
         q: float[B, H, Tq, hd].
         k, v: float[B, KV, Tk, hd]; query head h reads key/value head h // (H // KV).
         mask: additive float[B, 1, Tq, Tk] from `additive_mask`, or None for full attention.
+        eager: explicit matmul-softmax-matmul with scores and softmax in float32 (LeRobot's eager path,
+            useful for bf16 comparisons) instead of torch's fused scaled_dot_product_attention.
 
     Returns:
         float[B, Tq, H * hd] (heads concatenated, ready for the output projection).
@@ -82,6 +84,12 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tenso
         # Explicit repeat: SDPA's enable_gqa falls back to a slower kernel on CPU (measured 10x here).
         k = k.repeat_interleave(heads // kv_heads, dim=1)
         v = v.repeat_interleave(heads // kv_heads, dim=1)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (b, h, tq, hd)
+    if eager:
+        scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * q.shape[-1] ** -0.5
+        if mask is not None:
+            scores = scores + mask
+        out = torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (b, h, tq, hd)
     b, h, tq, hd = out.shape
     return out.transpose(1, 2).reshape(b, tq, h * hd)

@@ -135,6 +135,8 @@ class ModelConfig:
                 f"patches per side ({self.vision.patches_per_side}) must be divisible by the connector "
                 f"scale_factor ({self.connector.scale_factor})"
             )
+        if self.attention not in ("sdpa", "eager"):
+            raise ValueError(f"ModelConfig.attention must be 'sdpa' or 'eager', got {self.attention!r}")
         width = self.decoder.hidden * self.expert.width_factor
         if width != int(width):
             raise ValueError(
@@ -157,8 +159,9 @@ class ModelConfig:
 
     @property
     def expert_mlp(self) -> int:
-        # Llama's sizing rule applied to the narrower expert: 256 * ceil((8/3 * width) / 256).
-        base = int(2 * 4 * self.expert_hidden / 3)
+        # LeRobot's `get_intermediate_size`: 4 * int(2/3 * width), rounded up to a multiple (256 there).
+        # The inner truncation comes first: int(8/3 * width) differs for some widths (e.g. 100: 266 vs 264).
+        base = 4 * int(2 * self.expert_hidden / 3)
         m = self.expert.mlp_multiple_of
         return m * math.ceil(base / m)
 

@@ -85,10 +85,12 @@ class AttentionProjections(nn.Module):
     expert's cross-attention layers read them from the VLM's keys/values (kv_in = KV * hd).
     """
 
-    def __init__(self, hidden: int, heads: int, kv_heads: int, head_dim: int, kv_in: int | None = None):
+    def __init__(
+        self, hidden: int, heads: int, kv_heads: int, head_dim: int, kv_in: int | None = None, eager: bool = False
+    ):
         super().__init__()
         kv_in = hidden if kv_in is None else kv_in
-        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.heads, self.kv_heads, self.head_dim, self.eager = heads, kv_heads, head_dim, eager
         self.q_proj = nn.Linear(hidden, heads * head_dim, bias=False)
         self.k_proj = nn.Linear(kv_in, kv_heads * head_dim, bias=False)
         self.v_proj = nn.Linear(kv_in, kv_heads * head_dim, bias=False)
@@ -104,11 +106,19 @@ class DecoderLayer(nn.Module):
     """Pre-norm Llama layer: x + attn(norm(x)), then + mlp(norm(.))."""
 
     def __init__(
-        self, hidden: int, heads: int, kv_heads: int, head_dim: int, mlp: int, eps: float, kv_in: int | None = None
+        self,
+        hidden: int,
+        heads: int,
+        kv_heads: int,
+        head_dim: int,
+        mlp: int,
+        eps: float,
+        kv_in: int | None = None,
+        eager: bool = False,
     ):
         super().__init__()
         self.input_layernorm = RMSNorm(hidden, eps)
-        self.self_attn = AttentionProjections(hidden, heads, kv_heads, head_dim, kv_in)
+        self.self_attn = AttentionProjections(hidden, heads, kv_heads, head_dim, kv_in, eager)
         self.post_attention_layernorm = RMSNorm(hidden, eps)
         self.mlp = SwiGLU(hidden, mlp)
 
@@ -146,17 +156,17 @@ class DecoderLayer(nn.Module):
         k = apply_rope(attn.split(attn.k_proj(h), attn.kv_heads), cos, sin)
         v = attn.split(attn.v_proj(h), attn.kv_heads)
         keys, values = (k, v) if past is None else (torch.cat([past[0], k], 2), torch.cat([past[1], v], 2))
-        return self.finish(x, attend(q, keys, values, mask)), k, v
+        return self.finish(x, attend(q, keys, values, mask, attn.eager)), k, v
 
 
 class TextModel(nn.Module):
     """The first `cfg.layers` layers of the SmolLM2 decoder, its token embedding and final norm."""
 
-    def __init__(self, cfg: DecoderConfig):
+    def __init__(self, cfg: DecoderConfig, eager: bool = False):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden)
         self.layers = nn.ModuleList(
-            DecoderLayer(cfg.hidden, cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.mlp, cfg.rms_norm_eps)
+            DecoderLayer(cfg.hidden, cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.mlp, cfg.rms_norm_eps, eager=eager)
             for _ in range(cfg.layers)
         )
         self.norm = RMSNorm(cfg.hidden, cfg.rms_norm_eps)

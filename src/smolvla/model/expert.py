@@ -67,6 +67,7 @@ class ActionExpert(nn.Module):
                 cfg.expert_mlp,
                 dec.rms_norm_eps,
                 kv_in=cfg.kv_width if cross else None,
+                eager=cfg.attention == "eager",
             )
             for cross in self.cross
         )
@@ -91,8 +92,9 @@ class ActionExpert(nn.Module):
         for layer, cross, kv in zip(self.layers, self.cross, ctx.kv, strict=True):
             if cross:
                 attn = layer.self_attn
-                q = apply_rope(attn.split(attn.q_proj(layer.input_layernorm(x)), attn.heads), ctx.cross_cos, ctx.cross_sin)
-                x = layer.finish(x, attend(q, kv[0], kv[1], ctx.cross_mask))
+                q = attn.split(attn.q_proj(layer.input_layernorm(x)), attn.heads)
+                q = apply_rope(q, ctx.cross_cos, ctx.cross_sin)
+                x = layer.finish(x, attend(q, kv[0], kv[1], ctx.cross_mask, attn.eager))
             else:
                 x, _, _ = layer(x, ctx.self_cos, ctx.self_sin, ctx.self_mask, past=kv)
         return self.norm(x)

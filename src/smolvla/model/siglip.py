@@ -37,9 +37,10 @@ class VisionEmbeddings(nn.Module):
 class VisionAttention(nn.Module):
     """Bidirectional multi-head self-attention with biased q/k/v/out projections."""
 
-    def __init__(self, cfg: VisionConfig):
+    def __init__(self, cfg: VisionConfig, eager: bool = False):
         super().__init__()
         self.heads = cfg.heads
+        self.eager = eager
         self.q_proj = nn.Linear(cfg.hidden, cfg.hidden)
         self.k_proj = nn.Linear(cfg.hidden, cfg.hidden)
         self.v_proj = nn.Linear(cfg.hidden, cfg.hidden)
@@ -52,7 +53,7 @@ class VisionAttention(nn.Module):
         q = self.q_proj(x).view(shape).transpose(1, 2)  # (b, h, n, hd)
         k = self.k_proj(x).view(shape).transpose(1, 2)
         v = self.v_proj(x).view(shape).transpose(1, 2)
-        return self.out_proj(attend(q, k, v))
+        return self.out_proj(attend(q, k, v, eager=self.eager))
 
 
 class VisionMLP(nn.Module):
@@ -70,10 +71,10 @@ class VisionMLP(nn.Module):
 class VisionLayer(nn.Module):
     """Pre-norm transformer block: x + attn(ln1(x)), then + mlp(ln2(.))."""
 
-    def __init__(self, cfg: VisionConfig):
+    def __init__(self, cfg: VisionConfig, eager: bool = False):
         super().__init__()
         self.layer_norm1 = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
-        self.self_attn = VisionAttention(cfg)
+        self.self_attn = VisionAttention(cfg, eager)
         self.layer_norm2 = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
         self.mlp = VisionMLP(cfg)
 
@@ -85,9 +86,9 @@ class VisionLayer(nn.Module):
 class VisionEncoder(nn.Module):
     """The stack of vision layers (a module of its own so parameter names read `encoder.layers.{i}`)."""
 
-    def __init__(self, cfg: VisionConfig):
+    def __init__(self, cfg: VisionConfig, eager: bool = False):
         super().__init__()
-        self.layers = nn.ModuleList(VisionLayer(cfg) for _ in range(cfg.layers))
+        self.layers = nn.ModuleList(VisionLayer(cfg, eager) for _ in range(cfg.layers))
 
     def forward(self, x: Tensor) -> Tensor:
         for layer in self.layers:
@@ -96,13 +97,13 @@ class VisionEncoder(nn.Module):
 
 
 class VisionTower(nn.Module):
-    """Images in [-1, 1] -> per-patch features after the post LayerNorm."""
+    """Images in [-1, 1] -> per-patch features after the post LayerNorm (`eager`: see attention.attend)."""
 
-    def __init__(self, cfg: VisionConfig):
+    def __init__(self, cfg: VisionConfig, eager: bool = False):
         super().__init__()
         self.image_size = cfg.image_size
         self.embeddings = VisionEmbeddings(cfg)
-        self.encoder = VisionEncoder(cfg)
+        self.encoder = VisionEncoder(cfg, eager)
         self.post_layernorm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
 
     def forward(self, pixels: Tensor) -> Tensor:

@@ -13,10 +13,17 @@ Token layout (one sequence per batch element):
     | cam 0 (V) | cam 1 (V) | ... | language (L) | state (1) || a0 | a1 | ... | a(S-1) |
     |<------------------------ prefix: VLM layers ---------->||<--- action expert --->|
 
-Image and language embeddings are scaled by sqrt(D); masked cameras and padded language tokens are
-padding (excluded from attention); see attention.py for the block mask. Inference fills the prefix
-keys/values of every layer once (`prefill`), projects the cross-attention layers' keys/values once,
-then each Euler step runs only the expert on the S action tokens (`velocity`).
+Image and language embeddings are scaled by sqrt(D); see attention.py for the block mask.
+
+Padding follows LeRobot: an absent camera still goes through the vision tower (LeRobot feeds an all -1
+image) but its V tokens are marked invalid; language is right-padded with its pad mask False. Padded
+tokens keep their embeddings and positions cumsum(valid) - 1 but are excluded from every attention row
+and column, so they cannot change real outputs. As in LeRobot's defaults there are no image special
+tokens and the prefix is not padded to a fixed length.
+
+Inference fills the prefix keys/values of every layer once (`prefill`), projects the cross-attention
+layers' keys/values once, then each Euler step runs only the expert on the S action tokens (`velocity`).
+Call `sample_actions` under `torch.inference_mode()`; nothing here moves devices or logs.
 """
 
 from __future__ import annotations
@@ -37,14 +44,21 @@ from smolvla.model.siglip import VisionTower
 
 
 class SmolVLAModel(nn.Module):
-    """The SmolVLA network. State-dict keys: see the module-level contract (HF names under short prefixes)."""
+    """The SmolVLA network (no lm_head: SmolVLA never uses it; checkpoint loaders drop it).
+
+    State-dict prefixes, each holding transformers' names below it so checkpoints map by prefix renames:
+    `vision.` (SmolVLM vision_model), `connector.` (SmolVLM connector), `text.` (the kept text_model
+    layers, embed_tokens, norm), `expert.` (LeRobot's lm_expert layers and norm), and the flow-matching
+    linears `state_proj`, `action_in_proj`, `action_out_proj`, `action_time_mlp_in`, `action_time_mlp_out`.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        self.vision = VisionTower(cfg.vision)
+        eager = cfg.attention == "eager"
+        self.vision = VisionTower(cfg.vision, eager)
         self.connector = Connector(cfg)
-        self.text = TextModel(cfg.decoder)
+        self.text = TextModel(cfg.decoder, eager)
         self.expert = ActionExpert(cfg)
         self.state_proj = nn.Linear(cfg.max_state_dim, cfg.decoder.hidden)
         self.action_in_proj = nn.Linear(cfg.max_action_dim, cfg.expert_hidden)
@@ -168,6 +182,10 @@ class SmolVLAModel(nn.Module):
         ctx = self.prefill(images, image_masks, lang_tokens, lang_masks, state)
         return (self.velocity(ctx, x_t, time) - (noise - actions)).square()
 
+    def forward(self, *args: Tensor, **kwargs: Tensor | None) -> Tensor:
+        """Same as `compute_loss`, so wrappers that call the module (DDP, accelerate) run the training loss."""
+        return self.compute_loss(*args, **kwargs)
+
     def sample_actions(
         self,
         images: Tensor,
@@ -239,7 +257,9 @@ class SmolVLAModel(nn.Module):
             raise ValueError(f"{name}: expected dtype {dtype}, got {x.dtype}")
 
 
-def build_random(cfg: ModelConfig, seed: int = 0, std: float = 0.02, device: str | torch.device = "cpu") -> SmolVLAModel:
+def build_random(
+    cfg: ModelConfig, seed: int = 0, std: float = 0.02, device: str | torch.device = "cpu"
+) -> SmolVLAModel:
     """A randomly initialised model, built on the meta device first so no time goes into default inits."""
     with torch.device("meta"):
         model = SmolVLAModel(cfg)

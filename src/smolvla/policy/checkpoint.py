@@ -36,6 +36,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "stats.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
+# Decoder size (rough parameter count) above which loaders allocate the model without initialising it.
+META_MIN_PARAMS = 10_000_000
 
 
 def save_policy(policy: SmolVLAPolicy, path: str | Path) -> Path:
@@ -94,7 +96,12 @@ def uninitialised_model(cfg: ModelConfig) -> SmolVLAModel:
 
     Skips the default initialisers (seconds at full size). `strict_load` then fills every state-dict
     entry; a model with buffers outside the state dict is built normally, as those would stay garbage.
+    Small models are built normally too: the meta-device context costs a one-off ~2.5 s import of
+    torch._dynamo, more than initialising a model of a few million parameters.
     """
+    d = cfg.decoder
+    if d.layers * (4 * d.hidden**2 + 3 * d.hidden * d.mlp) < META_MIN_PARAMS:
+        return SmolVLAModel(cfg)
     with torch.device("meta"):
         model = SmolVLAModel(cfg)
     if any(True for _ in model.buffers()):

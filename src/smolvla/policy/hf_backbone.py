@@ -21,7 +21,11 @@ import torch
 from torch import nn
 
 from smolvla.model.config import ConnectorConfig, DecoderConfig, ModelConfig, VisionConfig, get_config
+from smolvla.policy.config import PolicyConfig
 from smolvla.policy.keymaps import HF_LM_HEAD, HF_PREFIXES, check_shape, read_safetensors, rename_prefixes, strict_load
+from smolvla.policy.normalize import NormStats
+from smolvla.policy.policy import SmolVLAPolicy
+from smolvla.policy.tokenizer import TaskTokenizer
 
 # Published backbone name -> our preset with the same architecture (all 32 text layers listed as total).
 KNOWN_BACKBONES: dict[str, str] = {"HuggingFaceTB/SmolVLM2-500M-Video-Instruct": "smolvla_base"}
@@ -152,3 +156,37 @@ def load_backbone_weights(model: nn.Module, path: str | Path, cfg: ModelConfig) 
     """
     tensors = backbone_state_dict(path, cfg)
     strict_load(model, tensors, str(Path(path) / "model.safetensors"), only_prefixes=("vision.", "connector.", "text."))
+
+
+def policy_from_backbone(
+    path: str | Path,
+    *,
+    camera_keys: tuple[str, ...],
+    state_dim: int,
+    action_dim: int,
+    stats: NormStats,
+    num_vlm_layers: int = 16,
+    n_action_steps: int | None = None,
+    base: ModelConfig | None = None,
+    seed: int = 0,
+) -> SmolVLAPolicy:
+    """A new policy for training: backbone weights and tokenizer from the local dir, a fresh expert.
+
+    base: supplies the non-backbone fields (expert, chunk size, token budget; default `smolvla_base`).
+    seed: seeds the initialisation of the expert and projections (the global RNG is left untouched).
+    """
+    path = Path(path)
+    model_cfg = load_backbone_config(path, num_vlm_layers, base)
+    config = PolicyConfig(
+        model=model_cfg,
+        camera_keys=tuple(camera_keys),
+        state_dim=state_dim,
+        action_dim=action_dim,
+        n_action_steps=n_action_steps or model_cfg.chunk_size,
+    )
+    tokenizer = TaskTokenizer.from_file(path, model_cfg.max_lang_tokens, truncate=config.truncate_task)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = SmolVLAPolicy(config, stats, tokenizer)
+    load_backbone_weights(policy.model, path, model_cfg)
+    return policy

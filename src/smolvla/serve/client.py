@@ -23,9 +23,11 @@ from smolvla.serve.action_queue import (
     TimedAction,
     chunk_to_timed,
     get_aggregator,
+    latency_budget_s,
     merge_chunk,
     pop_next,
     should_send_observation,
+    within_latency_budget,
 )
 from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, pack, unpack
 from smolvla.serve.protocol import SERVER_TO_CLIENT, Actions, Error, Hello, Observation, Skipped, Welcome, parse
@@ -81,6 +83,7 @@ class EpisodeStats:
     errors: int = 0
     duration_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list)  # observation sent -> chunk received
+    over_budget: int = 0  # chunks whose latency exceeded chunk_size * dt * (1 - g) (async mode)
     executed_timesteps: list[int] = field(default_factory=list)  # strictly increasing by construction
     done: bool = False  # the `until` predicate fired
 
@@ -103,7 +106,6 @@ class RobotClient:
         self._closing = False
         self._conn_task: asyncio.Task | None = None
         self._in_flight: tuple[int, float] | None = None  # (obs_id, sent_at)
-        self._must_go_ready = True
         self._next_obs_id = 0
         self._stats = EpisodeStats()
 
@@ -122,6 +124,8 @@ class RobotClient:
             await asyncio.gather(self._conn_task, return_exceptions=True)
 
     async def wait_connected(self, timeout: float) -> None:
+        """Wait for a handshake; raises HandshakeRefused if the server refused it, TimeoutError after `timeout`."""
+        self._raise_if_refused()
         await asyncio.wait_for(self._connected.wait(), timeout)
         self._raise_if_refused()
 
@@ -178,7 +182,8 @@ class RobotClient:
                 log.warning("bad frame from server (%s); reconnecting in %.2f s", err, delay)
             finally:
                 self._ws, self._in_flight = None, None
-                self._connected.clear()
+                if self._fatal is None:  # a refusal keeps the event set so later waiters see it at once
+                    self._connected.clear()
             if self._closing:
                 return
             await asyncio.sleep(delay)
@@ -218,9 +223,16 @@ class RobotClient:
             actions = actions[: self.welcome.n_action_steps]
         incoming = chunk_to_timed(actions, msg.timestep)
         self.queue = merge_chunk(self.queue, incoming, self.next_timestep, self.aggregate)
-        self._must_go_ready = True
+        latency = time.monotonic() - msg.sent_at
         self._stats.chunks += 1
-        self._stats.latencies_s.append(time.monotonic() - msg.sent_at)
+        self._stats.latencies_s.append(latency)
+        if self.config.mode == "async" and self.welcome is not None:
+            dt, chunk = 1.0 / self.config.fps, self.welcome.chunk_size
+            if not within_latency_budget(latency, chunk, dt, self.config.g):
+                self._stats.over_budget += 1
+                log.debug(
+                    "chunk latency %.3f s over the budget %.3f s", latency, latency_budget_s(chunk, dt, self.config.g)
+                )
 
     # -- control loop --------------------------------------------------------------------------------
 
@@ -228,7 +240,7 @@ class RobotClient:
         """Forget the queue and timestep clock; the server resets its session when it sees the new number."""
         self.episode += 1
         self.queue, self.next_timestep, self.last_action = [], 0, None
-        self._in_flight, self._must_go_ready = None, True
+        self._in_flight = None
 
     async def run_episode(self, max_ticks: int, until=None) -> EpisodeStats:
         """Run control ticks at `fps` until `until()` is true or `max_ticks` ticks have passed.
@@ -276,13 +288,17 @@ class RobotClient:
         ws, welcome = self._ws, self.welcome
         if ws is None or welcome is None:
             return
-        if self._in_flight is not None and time.monotonic() - self._in_flight[1] > self.config.reply_timeout_s:
-            log.warning("observation %d unanswered for %.1f s; sending a new one", *self._in_flight)
-            self._in_flight = None
+        if self._in_flight is not None:
+            waited = time.monotonic() - self._in_flight[1]
+            if waited > self.config.reply_timeout_s:
+                log.warning("observation %d unanswered for %.1f s; sending a new one", self._in_flight[0], waited)
+                self._in_flight = None
         g = 0.0 if self.config.mode == "sync" else self.config.g
         if not should_send_observation(len(self.queue), welcome.chunk_size, g, self._in_flight is not None):
             return
-        must_go = self.config.mode == "sync" or (not self.queue and self._must_go_ready)
+        # Must-go whenever the queue is empty: the server may not skip it. With at most one observation in
+        # flight this sends one must-go per round trip, never one per tick.
+        must_go = self.config.mode == "sync" or not self.queue
         obs = self._observe(must_go)
         try:
             await ws.send(pack(obs.to_wire()))
@@ -290,8 +306,6 @@ class RobotClient:
             return  # the connection task notices and reconnects
         self._in_flight = (obs.obs_id, obs.sent_at)
         self._stats.observations_sent += 1
-        if must_go:
-            self._must_go_ready = False  # one must-go per received chunk, not one per tick
 
     def _observe(self, must_go: bool) -> Observation:
         raw = self.robot.get_observation()

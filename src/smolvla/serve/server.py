@@ -156,6 +156,9 @@ class PolicyServer:
             await self._send(ws, Error("bad_message", f"no hello within {self.config.hello_timeout_s} s", fatal=True))
             await ws.close(1008, "no hello")
             return None
+        except websockets.ConnectionClosed:
+            log.info("client %s left before its hello", ws.remote_address)
+            return None
         except ProtocolError as err:
             log.warning("refused client %s: %s", ws.remote_address, err)
             await self._send(ws, Error(err.code, str(err), fatal=True))

@@ -7,10 +7,11 @@ a resumed run therefore reproduces an uninterrupted one bit for bit on CPU (test
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,8 +209,25 @@ class _Window:
         return rec
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Use `n` torch intra-op threads inside the block (None: leave as is), then restore the old count."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def main(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> TrainResult:
     """Train as configured; returns the final step, last logged loss and throughput."""
+    with cpu_threads(cfg.num_threads):
+        return _run(cfg, eval_fn)
+
+
+def _run(cfg: TrainConfig, eval_fn: EvalFn | None) -> TrainResult:
     runtime = make_runtime(cfg)
     state = init_train_state(cfg, runtime)
     writer = MetricsWriter(state.run_dir, tensorboard=cfg.tensorboard) if runtime.is_main else None

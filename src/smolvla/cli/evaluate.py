@@ -1,0 +1,164 @@
+"""`smolvla eval`: evaluate a policy in simulation, in-process or through the async engine.
+
+    smolvla eval --checkpoint DIR --benchmark metaworld --tasks mt10 --episodes 10 --workers 2
+    smolvla eval --checkpoint DIR --tasks drawer-close-v3 --async        # in-process server + robot client
+    smolvla eval --remote 127.0.0.1:8765 --tasks drawer-close-v3         # a running `smolvla serve`
+
+Writes report.json, success.png and rollout videos under --out and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's subcommands to `app`."""
+    app.command(name="eval")(eval_command)
+
+
+def load_policy_agent(checkpoint: str) -> Any:
+    """Agent factory for worker processes (module-level so it pickles): the policy in `checkpoint`, on CPU."""
+    from smolvla.eval.agents import PolicyAgent
+    from smolvla.policy.checkpoint import load_policy
+
+    return PolicyAgent(load_policy(checkpoint))
+
+
+def group_function(benchmark: str):
+    """env name -> difficulty group, for benchmarks that have groups (Meta-World); else None."""
+    if benchmark != "metaworld":
+        return None
+    from smolvla.envs.metaworld_tasks import difficulty_of
+
+    return lambda name: difficulty_of(name.split("/", 1)[1])
+
+
+def parse_host_port(value: str) -> str:
+    """"HOST:PORT" (or a ws:// / wss:// URI) -> a websocket URI; raises BadParameter otherwise."""
+    if value.startswith(("ws://", "wss://")):
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"expected HOST:PORT (e.g. 127.0.0.1:8765) or a ws:// URI, got {value!r}")
+    return f"ws://{host}:{port}"
+
+
+def print_summary(report: dict, title: str = "evaluation") -> None:
+    """A rich table: one row per task (success, partial-credit score, steps, seconds), then the groups."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("task", "episodes", "success", "score", "steps", "s/episode"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for name, s in report["per_task"].items():
+        table.add_row(
+            name,
+            str(s["episodes"]),
+            f"{100 * s['success_rate']:.1f}%",
+            f"{s['mean_score']:.2f}",
+            f"{s['mean_steps']:.0f}",
+            f"{s['mean_seconds']:.1f}",
+        )
+    for group, rate in report.get("per_group_success_rate", {}).items():
+        table.add_row(f"group: {group}", "", f"{100 * rate:.1f}%", "", "", "", style="cyan")
+    o = report["overall"]
+    table.add_row(
+        "overall",
+        str(o["episodes"]),
+        f"{100 * o['success_rate']:.1f}%",
+        f"{o['mean_score']:.2f}",
+        f"{o['mean_steps']:.0f}",
+        f"{o['mean_seconds']:.1f}",
+        style="bold",
+    )
+    Console().print(table)
+
+
+def eval_command(
+    checkpoint: Path | None = typer.Option(None, help="policy directory (save_pretrained); not with --remote"),
+    benchmark: str = typer.Option("metaworld", help="metaworld | so101 | libero"),
+    tasks: str = typer.Option("mt10", help="task set (mt10, mt50, easy, ...) or comma-separated task names"),
+    episodes: int = typer.Option(10, min=1, help="episodes per task (seeds seed .. seed + episodes - 1)"),
+    workers: int = typer.Option(1, min=1, help="parallel evaluation processes"),
+    seed: int = typer.Option(0, min=0, help="seed of every task's first episode"),
+    image_size: int = typer.Option(64, min=8, help="camera resolution of the simulated envs (square)"),
+    max_steps: int | None = typer.Option(None, min=1, help="step limit per episode (default: the env's)"),
+    videos: int = typer.Option(1, min=0, help="rollout videos per task (the first episodes)"),
+    out: Path = typer.Option(Path("outputs/eval"), help="folder for report.json, success.png and videos/"),
+    remote: str | None = typer.Option(None, help="HOST:PORT of a running policy server (`smolvla serve`)"),
+    async_: bool = typer.Option(False, "--async", help="serve the checkpoint in-process and drive the envs "
+                                "through the async engine's robot client"),  # fmt: skip
+    mode: str = typer.Option("async", help="robot client mode with --remote/--async: async | sync"),
+    fps: float = typer.Option(30.0, help="robot client control ticks per second (--remote/--async)"),
+    g: float = typer.Option(0.7, help="client sends an observation when <= g * chunk_size actions remain"),
+    aggregate: str = typer.Option("weighted", help="overlap merge: weighted, latest, average, conservative"),
+    token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="shared secret for --remote"),
+) -> None:
+    """Evaluate a policy on simulated tasks: success rates per task and per difficulty group."""
+    from smolvla.envs.registry import resolve_tasks
+    from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
+    from smolvla.eval.report import build_report, write_report
+    from smolvla.eval.runner import EvalConfig, evaluate
+
+    if remote is not None and async_:
+        raise typer.BadParameter("--remote and --async are alternatives: pick one", param_hint="--remote")
+    if remote is None and checkpoint is None:
+        raise typer.BadParameter("give --checkpoint (or --remote HOST:PORT for a running server)")
+    if remote is not None and checkpoint is not None:
+        raise typer.BadParameter("--remote evaluates the server's policy; drop --checkpoint", param_hint="--remote")
+    try:
+        envs = resolve_tasks(benchmark, tasks)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--tasks") from e
+    cfg = EvalConfig(
+        envs=tuple(envs),
+        episodes=episodes,
+        seed=seed,
+        image_size=image_size,
+        max_steps=max_steps,
+        workers=workers,
+        video_dir=out / "videos" if videos else None,
+        videos_per_task=max(videos, 1),
+    )
+    server = None
+    meta: dict[str, Any] = {
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "benchmark": benchmark,
+        "tasks": tasks,
+        "episodes_per_task": episodes,
+        "seed": seed,
+        "image_size": image_size,
+        "max_steps": max_steps,
+        "path": "remote" if remote else "async_engine" if async_ else "in_process",
+    }
+    start = time.monotonic()
+    try:
+        if remote is not None or async_:
+            if async_:
+                from smolvla.policy.checkpoint import load_policy
+
+                server = InProcessServer(load_policy(checkpoint))
+            uri = parse_host_port(remote) if remote else server.uri
+            factory = functools.partial(RemoteDriver, uri, mode=mode, fps=fps, g=g, aggregate=aggregate, token=token)
+            meta.update(client_mode=mode, fps=fps, g=g, aggregate=aggregate)
+        else:
+            factory = functools.partial(load_policy_agent, str(checkpoint))
+        results = evaluate(cfg, factory)
+    finally:
+        if server is not None:
+            meta["server_forward"] = latency_summary(server.predictor.forward_s)
+            server.stop()
+    meta["wall_seconds"] = round(time.monotonic() - start, 1)
+    report = build_report(results, group_function(benchmark), meta)
+    json_path, png = write_report(report, out)
+    print_summary(report, title=f"{benchmark} {tasks}: {episodes} episode(s) per task")
+    typer.echo(f"report: {json_path}\nplot:   {png}")
+    if cfg.video_dir is not None:
+        typer.echo(f"videos: {cfg.video_dir}")

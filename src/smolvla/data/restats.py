@@ -1,0 +1,85 @@
+"""Recompute the statistics of an existing v3.0 dataset from its files (`smolvla stats ROOT`).
+
+Numeric features are recomputed exactly as LeRobot's writer computes them (timestamp in float64 from
+frame_index / fps), so on a LeRobot-written dataset they come out identical to the stored ones. Camera
+stats are computed from the DECODED video frames (LeRobot used the PNGs before encoding, which no longer
+exist), so they differ from LeRobot's by the codec's error (about 1/255). Dataset stats are aggregated
+episode by episode in order, as the writer does, so a rerun on unchanged data reproduces stats.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from smolvla.data.commit import Transaction
+from smolvla.data.meta import column_to_numpy, load_meta, read_parquet
+from smolvla.data.stats import aggregate_stats, downsample_for_stats, image_stats, sample_frame_indices, vector_stats
+from smolvla.data.video import close_readers, decode_frames
+
+
+def _camera_stats(meta, key: str, ep: int) -> dict[str, np.ndarray]:
+    eps = meta.episodes
+    length = int(eps["length"][ep])
+    offset = float(eps[f"videos/{key}/from_timestamp"][ep])
+    path = meta.root / str(eps[f"videos/{key}/path"][ep])
+    idx = sample_frame_indices(length)
+    frames = decode_frames(path, [offset + i / meta.fps for i in idx], episode=ep)
+    return image_stats(np.stack([downsample_for_stats(f) for f in frames]))
+
+
+def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[dict], dict]:
+    """(per-episode stats, dataset stats) recomputed from the files of the dataset at `root`."""
+    meta = load_meta(root)
+    numeric = [k for k, f in meta.features.items() if f["dtype"] not in ("video", "image", "string", "language")]
+    per_ep: list[dict] = [{} for _ in range(meta.total_episodes)]
+    for rel in sorted(set(meta.episodes["data_path"].tolist())):
+        table = read_parquet(meta.root / rel)
+        ep_col = column_to_numpy(table, "episode_index", meta.root / rel)
+        cols = {k: column_to_numpy(table, k, meta.root / rel) for k in numeric}
+        for ep in np.unique(ep_col):
+            rows = ep_col == ep
+            for k in numeric:
+                values = cols["frame_index"][rows] / meta.fps if k == "timestamp" else cols[k][rows]
+                per_ep[int(ep)][k] = vector_stats(values)
+    if cameras:
+        for ep in range(meta.total_episodes):
+            for key in meta.video_keys:
+                per_ep[ep][key] = _camera_stats(meta, key, ep)
+    running = per_ep[0]
+    for ep_stats in per_ep[1:]:
+        running = aggregate_stats([running, ep_stats])
+    return per_ep, running
+
+
+def write_dataset_stats(root: str | Path, cameras: bool = True) -> dict:
+    """Recompute and store stats (episodes parquet `stats/*` columns and meta/stats.json) atomically."""
+    root = Path(root)
+    meta = load_meta(root)
+    if meta.version != "v3.0":
+        raise ValueError(f"{root}: stats can be rewritten only for v3.0 datasets, got {meta.version}")
+    per_ep, dataset = compute_dataset_stats(root, cameras)
+    txn = Transaction(root, "stats")
+    try:
+        for path in sorted((root / "meta" / "episodes").glob("*/*.parquet")):
+            rows = pq.read_table(path).to_pylist()
+            for row in rows:
+                for key, stats in per_ep[row["episode_index"]].items():
+                    for name, value in stats.items():
+                        dtype = np.int64 if name == "count" else np.float64
+                        row[f"stats/{key}/{name}"] = np.asarray(value).astype(dtype).tolist()
+            pq.write_table(pa.Table.from_pylist(rows), txn.path(path.relative_to(root)))
+        old = json.loads((root / "meta" / "stats.json").read_text()) if (root / "meta" / "stats.json").is_file() else {}
+        new = {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in dataset.items()}
+        txn.path("meta/stats.json").write_text(json.dumps(old | new, indent=4))
+    except BaseException:
+        shutil.rmtree(txn.dir, ignore_errors=True)
+        raise
+    close_readers()
+    txn.commit()
+    return dataset

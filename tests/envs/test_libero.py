@@ -1,0 +1,46 @@
+"""LIBERO adapter: state conversion (always) and the simulator itself (slow: ~15 s to build a task)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smolvla.envs.libero import quat_to_axis_angle
+
+
+def test_quat_to_axis_angle_golden() -> None:
+    # 90 degrees about z: q = (0, 0, sin 45, cos 45) in (x, y, z, w) order.
+    s = np.sqrt(0.5)
+    np.testing.assert_allclose(quat_to_axis_angle([0, 0, s, s]), [0, 0, np.pi / 2], atol=1e-12)
+    # q and -q are the same rotation; the angle stays in [0, pi].
+    np.testing.assert_allclose(quat_to_axis_angle([0, 0, -s, -s]), [0, 0, np.pi / 2], atol=1e-12)
+    np.testing.assert_allclose(quat_to_axis_angle([1, 0, 0, 0]), [np.pi, 0, 0], atol=1e-12)
+    np.testing.assert_array_equal(quat_to_axis_angle([0, 0, 0, 1]), np.zeros(3))
+    np.testing.assert_allclose(quat_to_axis_angle([0, 0, 0, 2]), np.zeros(3))  # normalised first
+
+
+def test_bad_task_names() -> None:
+    from smolvla.envs.libero import LiberoEnv
+
+    for name in ("libero_spatial", "libero_spatial/10", "libero_90/0"):
+        with pytest.raises(ValueError, match="LIBERO task must be '<suite>/<0..9>'"):
+            LiberoEnv(name)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_libero_observation_and_seed(require_sim) -> None:
+    require_sim("libero.libero")
+    from smolvla.envs import make_env
+
+    with make_env("libero/libero_object/0", image_size=16, settle_steps=2) as env:
+        assert env.max_episode_steps == 280 and (env.state_dim, env.action_dim, env.fps) == (8, 7, 20)
+        obs = env.reset(seed=3)
+        for key in ("observation.images.agentview", "observation.images.robot0_eye_in_hand"):
+            assert obs[key].shape == (16, 16, 3) and obs[key].dtype == np.uint8 and obs[key].std() > 0
+        assert obs["observation.state"].shape == (8,) and obs["observation.state"].dtype == np.float32
+        assert obs["task"] == env.task and len(env.task) > 10
+        again = env.reset(seed=3)
+        np.testing.assert_allclose(again["observation.state"], obs["observation.state"], atol=1e-6)
+        _, _, term, trunc, info = env.step(np.zeros(7, np.float32))
+        assert info == {"success": False} and not (term or trunc)
