@@ -12,6 +12,7 @@ ROBOT_SIDE = [
     "smolvla.serve.action_queue",
     "smolvla.serve.robot",
     "smolvla.serve.client",
+    "smolvla.serve.sim_robot",
     # The server shell is torch-free too; only smolvla.serve.runner touches torch.
     "smolvla.serve.spec",
     "smolvla.serve.session",

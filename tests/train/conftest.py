@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from train_helpers import write_tiny_dataset
+
+from .train_helpers import write_tiny_dataset
 
 
 @pytest.fixture(scope="session")

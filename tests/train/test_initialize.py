@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import write_tiny_backbone
 
 from smolvla.data.meta import load_meta
 from smolvla.train.config import InitConfig
 from smolvla.train.initialize import build_policy
+
+from .train_helpers import write_tiny_backbone
 
 
 def test_backbone_init_loads_vlm_weights(tiny_dataset, tmp_path) -> None:

@@ -95,3 +95,9 @@ def test_existing_run_needs_resume(tiny_dataset, reference_run) -> None:
 def test_resume_without_checkpoint_is_an_error(tiny_dataset, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match=r"cannot resume: no 'last' checkpoint pointer"):
         main(_cfg(tiny_dataset, tmp_path, resume=True))
+
+
+def test_resume_with_another_freeze_mode_is_an_error(tiny_dataset, reference_run) -> None:
+    cfg = _cfg(tiny_dataset, reference_run, resume=True, steps=6, freeze="expert_only")
+    with pytest.raises(ValueError, match=r"\(freeze='full'\) with freeze='expert_only'"):
+        main(cfg)

@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from train_helpers import FEATURES, write_tiny_dataset
 
 import smolvla.train.initialize as initialize
 from smolvla.policy.testing import make_tiny_policy
 from smolvla.train.config import DataConfig, DatasetSpec, InitConfig, get_train_config
 from smolvla.train.loop import main
+
+from .train_helpers import FEATURES, write_tiny_dataset
 
 
 def _no_compute(monkeypatch) -> None:

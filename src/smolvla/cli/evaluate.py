@@ -100,6 +100,10 @@ def eval_command(
     g: float = typer.Option(0.7, help="client sends an observation when <= g * chunk_size actions remain"),
     aggregate: str = typer.Option("weighted", help="overlap merge: weighted, latest, average, conservative"),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="shared secret for --remote"),
+    threads: int | None = typer.Option(
+        None, min=1, help="torch threads per worker (default: cores // workers; 1 with --async, whose server "
+        "shares the cores with the simulation)"
+    ),
 ) -> None:
     """Evaluate a policy on simulated tasks: success rates per task and per difficulty group."""
     from smolvla.envs.registry import resolve_tasks
@@ -126,6 +130,7 @@ def eval_command(
         workers=workers,
         video_dir=out / "videos" if videos else None,
         videos_per_task=max(videos, 1),
+        threads=threads or (1 if async_ else None),
     )
     server = None
     meta: dict[str, Any] = {
@@ -142,8 +147,11 @@ def eval_command(
     try:
         if remote is not None or async_:
             if async_:
+                import torch
+
                 from smolvla.policy.checkpoint import load_policy
 
+                torch.set_num_threads(cfg.threads or 1)
                 server = InProcessServer(load_policy(checkpoint))
             uri = parse_host_port(remote) if remote else server.uri
             factory = functools.partial(RemoteDriver, uri, mode=mode, fps=fps, g=g, aggregate=aggregate, token=token)

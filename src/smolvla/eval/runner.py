@@ -30,7 +30,11 @@ AgentFactory = Callable[[], Agent]
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """envs: registry names (e.g. "metaworld/reach-v3"); videos_per_task: first k episodes recorded."""
+    """envs: registry names (e.g. "metaworld/reach-v3"); videos_per_task: first k episodes recorded.
+
+    threads: torch intra-op threads per worker (default: CPU count // workers). On a busy machine more
+    threads than free cores make every forward pass many times slower (threads wait on descheduled peers).
+    """
 
     envs: tuple[str, ...]
     episodes: int = 10
@@ -40,11 +44,12 @@ class EvalConfig:
     workers: int = 1
     video_dir: Path | None = None
     videos_per_task: int = 1
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not self.envs:
             raise ValueError("EvalConfig.envs is empty: name at least one environment")
-        for name, value in (("episodes", self.episodes), ("workers", self.workers)):
+        for name, value in (("episodes", self.episodes), ("workers", self.workers), ("threads", self.threads or 1)):
             if value < 1:
                 raise ValueError(f"EvalConfig.{name} must be >= 1, got {value}")
 
@@ -140,7 +145,7 @@ def iter_results(cfg: EvalConfig, factory: AgentFactory) -> Iterator[EpisodeResu
     """Yield episode results as they finish (order not guaranteed with several workers)."""
     jobs = _jobs(cfg)
     workers = min(cfg.workers, len(jobs))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
         _worker_init(factory, cfg, threads)
         try:

@@ -130,7 +130,7 @@ class PolicyServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)  # a running forward finishes on its own
 
     async def serve_forever(self) -> None:
         await self.start()

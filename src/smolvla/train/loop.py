@@ -96,6 +96,10 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
     seed_everything(cfg.seed)
     if cfg.resume:
         ckpt = last_checkpoint(ckpt_dir)
+        saved = TrainConfig.from_json(ckpt / "train_config.json")
+        if saved.freeze != cfg.freeze:
+            # The optimiser state holds exactly the parameters that trained; another set cannot resume it.
+            raise ValueError(f"cannot resume {ckpt} (freeze={saved.freeze!r}) with freeze={cfg.freeze!r}")
         policy = resume_policy(ckpt / PRETRAINED_DIR, metas)
     else:
         if list_checkpoints(ckpt_dir):

@@ -1,0 +1,1 @@
+"""Tests of smolvla.train (a package so that its test module names need not be unique across tests/)."""
