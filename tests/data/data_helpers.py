@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
 from smolvla.data import DatasetWriter
 
 FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures" / "lerobot"
@@ -40,12 +41,12 @@ def episode_arrays(length: int, episode: int, cams=CAMS, dim: int = 6) -> dict[s
 
 
 def features_for(cams=CAMS, dim: int = 6, h: int = 48, w: int = 64) -> dict:
-    feats = {k: {"dtype": "video", "shape": [h, w, 3]} for k in cams}
     names = [f"joint{i}" for i in range(dim)]
-    return feats | {
+    feats = {
         "observation.state": {"dtype": "float32", "shape": [dim], "names": names},
         "action": {"dtype": "float32", "shape": [dim], "names": names},
     }
+    return feats | {k: {"dtype": "video", "shape": [h, w, 3]} for k in cams}
 
 
 def write_dataset(root: Path, lengths=(12, 10, 14), tasks=None, cams=CAMS, dim=6, video=None, **kw) -> Path:
@@ -54,4 +55,3 @@ def write_dataset(root: Path, lengths=(12, 10, 14), tasks=None, cams=CAMS, dim=6
     for ep, n in enumerate(lengths):
         writer.add_episode(episode_arrays(n, ep, cams, dim), task=tasks[ep % len(tasks)])
     return root
-

@@ -103,3 +103,19 @@ def test_dataloader_workers_match_single_process(fixtures):
     for a, b in zip(batches(0), batches(2), strict=True):
         for k in a:
             assert a[k] == b[k] if k == "task" else torch.equal(a[k], b[k]), k
+
+
+def test_v20_and_v21_stats(fixtures, tmp_path):
+    from data_helpers import copy_tree
+
+    v21 = LeRobotDataset(V21)  # v2.1: stats aggregated from episodes_stats.jsonl
+    assert v21.meta.stats["action"]["count"].tolist() == [120]
+    np.testing.assert_allclose(v21.meta.stats["action"]["mean"], np.arange(6) * 0.125 + 1020.0)
+    root = copy_tree(V21, tmp_path / "v20")
+    info = json.loads((root / "meta/info.json").read_text())
+    (root / "meta/info.json").write_text(json.dumps(info | {"codebase_version": "v2.0"}))
+    (root / "meta/episodes_stats.jsonl").unlink()
+    (root / "meta/stats.json").write_text((V30 / "meta/stats.json").read_text())  # v2.0 kept one stats.json
+    v20 = LeRobotDataset(root)
+    assert v20.meta.version == "v2.0" and v20.meta.stats["action"]["count"].tolist() == [120]
+    assert torch.equal(v20[77]["observation.images.wrist"], v21[77]["observation.images.wrist"])

@@ -7,38 +7,12 @@ import json
 import av
 import numpy as np
 import pytest
+from eval_helpers import LineEnv
 
-from smolvla.envs.base import SimEnv, StepResult
 from smolvla.eval import runner
 from smolvla.eval.agents import PolicyAgent, obs_to_batch
 from smolvla.eval.report import build_report, write_report
 from smolvla.eval.runner import EvalConfig, evaluate
-
-
-class LineEnv(SimEnv):
-    """A point on a line that must reach 1.0; the camera shows the point's position as brightness."""
-
-    def __init__(self, name: str = "fake/line", image_size: int = 16) -> None:
-        self.name, self.task = name, "move to the right"
-        self.camera_keys = ("observation.images.top",)
-        self.image_size, self.state_dim, self.action_dim = image_size, 2, 1
-        self.fps, self.max_episode_steps = 10, 20
-        self.x = 0.0
-
-    def _obs(self):
-        img = np.full((self.image_size, self.image_size, 3), int(np.clip(self.x, 0, 1) * 255), np.uint8)
-        return self._make_obs({"top": img}, np.array([self.x, 1.0 - self.x], np.float32))
-
-    def _reset(self, seed):
-        self.x = 0.0 if seed is None else 0.01 * seed
-        return self._obs()
-
-    def _step(self, action):
-        self.x += float(action[0])
-        return StepResult(self._obs(), reward=self.x, success=self.x >= 1.0)
-
-    def render(self):
-        return {"top": self._obs()["observation.images.top"]}
 
 
 class StepAgent:

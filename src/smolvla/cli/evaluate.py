@@ -40,7 +40,7 @@ def group_function(benchmark: str):
 
 
 def parse_host_port(value: str) -> str:
-    """"HOST:PORT" (or a ws:// / wss:// URI) -> a websocket URI; raises BadParameter otherwise."""
+    """ "HOST:PORT" (or a ws:// / wss:// URI) -> a websocket URI; raises BadParameter otherwise."""
     if value.startswith(("ws://", "wss://")):
         return value
     host, sep, port = value.rpartition(":")
@@ -56,7 +56,7 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
 
     table = Table(title=title)
     for col in ("task", "episodes", "success", "score", "steps", "s/episode"):
-        table.add_column(col, justify="left" if col == "task" else "right")
+        table.add_column(col, justify="left" if col == "task" else "right", overflow="fold")
     for name, s in report["per_task"].items():
         table.add_row(
             name,
@@ -93,16 +93,21 @@ def eval_command(
     videos: int = typer.Option(1, min=0, help="rollout videos per task (the first episodes)"),
     out: Path = typer.Option(Path("outputs/eval"), help="folder for report.json, success.png and videos/"),
     remote: str | None = typer.Option(None, help="HOST:PORT of a running policy server (`smolvla serve`)"),
-    async_: bool = typer.Option(False, "--async", help="serve the checkpoint in-process and drive the envs "
-                                "through the async engine's robot client"),  # fmt: skip
+    async_: bool = typer.Option(
+        False,
+        "--async",
+        help="serve the checkpoint in-process and drive the envs through the async engine's robot client",
+    ),  # fmt: skip
     mode: str = typer.Option("async", help="robot client mode with --remote/--async: async | sync"),
     fps: float = typer.Option(30.0, help="robot client control ticks per second (--remote/--async)"),
     g: float = typer.Option(0.7, help="client sends an observation when <= g * chunk_size actions remain"),
     aggregate: str = typer.Option("weighted", help="overlap merge: weighted, latest, average, conservative"),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="shared secret for --remote"),
     threads: int | None = typer.Option(
-        None, min=1, help="torch threads per worker (default: cores // workers; 1 with --async, whose server "
-        "shares the cores with the simulation)"
+        None,
+        min=1,
+        help="torch threads per worker (default: cores // workers; 1 with --async, whose server "
+        "shares the cores with the simulation)",
     ),
 ) -> None:
     """Evaluate a policy on simulated tasks: success rates per task and per difficulty group."""

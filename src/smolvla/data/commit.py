@@ -50,6 +50,11 @@ class Transaction:
         """A temporary file inside the staging dir that is not part of the commit."""
         return self.dir / "_scratch" / name
 
+    def abort(self) -> None:
+        """Drop everything staged (nothing was applied: the dataset is unchanged)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        _remove_empty_staging(self.root)
+
     def commit(self) -> None:
         missing = [f for f in self.files if not (self.dir / f).is_file()]
         if missing:
@@ -75,8 +80,12 @@ def apply(stage_dir: Path, root: Path) -> None:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, root / rel)
     shutil.rmtree(stage_dir)
+    _remove_empty_staging(root)
+
+
+def _remove_empty_staging(root: Path) -> None:
     try:
-        stage_dir.parent.rmdir()  # leave no empty .staging behind
+        (Path(root) / STAGING).rmdir()  # only succeeds when empty: leave no empty .staging behind
     except OSError:
         pass
 
@@ -93,6 +102,7 @@ def recover(root: Path) -> list[str]:
             actions.append(f"completed {stage_dir.name}")
         else:
             shutil.rmtree(stage_dir)
+            _remove_empty_staging(root)
             actions.append(f"discarded uncommitted {stage_dir.name}")
     for action in actions:
         logger.warning("%s: %s", root, action)

@@ -186,7 +186,7 @@ def relabel_dataset(
                 frame_tasks[int(ep)] = new_col[ep_col == ep]
         _stage_meta(root, meta, txn, tasks, frame_tasks, report)
     except BaseException:
-        shutil.rmtree(txn.dir, ignore_errors=True)
+        txn.abort()
         raise
     close_readers()
     txn.commit()

@@ -10,7 +10,6 @@ episode by episode in order, as the writer does, so a rerun on unchanged data re
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +77,7 @@ def write_dataset_stats(root: str | Path, cameras: bool = True) -> dict:
         new = {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in dataset.items()}
         txn.path("meta/stats.json").write_text(json.dumps(old | new, indent=4))
     except BaseException:
-        shutil.rmtree(txn.dir, ignore_errors=True)
+        txn.abort()
         raise
     close_readers()
     txn.commit()

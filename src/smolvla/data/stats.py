@@ -61,8 +61,8 @@ def vector_stats(rows: np.ndarray) -> dict[str, np.ndarray]:
         stats["std"] = np.sqrt(np.maximum(0, np.mean(x2**2, axis=0) - mean**2))
         per_col = [_histogram_quantile(x2[:, j], stats["min"][j], stats["max"][j], n) for j in range(x2.shape[1])]
         quant = [np.array([col[k] for col in per_col]) for k in range(len(QUANTILES))]
+    stats["count"] = np.array([n])  # key order as LeRobot's (it fixes the episodes parquet column order)
     stats.update(dict(zip(QUANTILE_KEYS, quant, strict=True)))
-    stats["count"] = np.array([n])
     return stats
 
 
@@ -88,9 +88,7 @@ def image_stats(frames_chw: np.ndarray) -> dict[str, np.ndarray]:
     n, c = frames_chw.shape[:2]
     pixels = frames_chw.transpose(0, 2, 3, 1).reshape(-1, c)
     stats = vector_stats(pixels)
-    out = {k: (v / 255.0).reshape(c, 1, 1) for k, v in stats.items() if k != "count"}
-    out["count"] = np.array([n])
-    return out
+    return {k: np.array([n]) if k == "count" else (v / 255.0).reshape(c, 1, 1) for k, v in stats.items()}
 
 
 def episode_image_stats(frames_hwc: np.ndarray) -> dict[str, np.ndarray]:

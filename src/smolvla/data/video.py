@@ -142,9 +142,14 @@ _readers: OrderedDict[str, VideoReader] = OrderedDict()
 _readers_pid = os.getpid()
 
 
+_inherited: list[VideoReader] = []
+
+
 def _drop_inherited_readers() -> None:
-    # A forked child must not use (or close) the parent's demuxer/decoder state.
+    # A forked child must not use the parent's demuxer/decoder state, and must not close it either: freeing a
+    # decoder joins its worker threads, which do not exist in the child (that deadlocks). Keep them unreachable.
     global _readers_pid
+    _inherited.extend(_readers.values())
     _readers.clear()
     _readers_pid = os.getpid()
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -219,9 +218,10 @@ class DatasetWriter:
         task_index, tasks, ep_tasks = self._task_indices(task, length)
         ep, start, fps = self.info["total_episodes"], self.info["total_frames"], self.info["fps"]
         frame_index = np.arange(length, dtype=np.int64)
-        columns = {
-            k: np.asarray(v, dtype=np.uint8 if k in self.camera_keys else self.features[k]["dtype"])
-            for k, v in frames.items()
+        columns = {  # in info.json feature order, which fixes the order of the stats columns
+            k: np.asarray(frames[k], dtype=np.uint8 if k in self.camera_keys else self.features[k]["dtype"])
+            for k in self.features
+            if k in frames
         }
         # timestamp in float64 for the stats (as LeRobot's episode buffer), stored as float32
         columns |= {
@@ -245,7 +245,7 @@ class DatasetWriter:
             info["splits"] = {"train": f"0:{ep + 1}"}
             txn.path("meta/info.json").write_text(json.dumps(info, indent=4))
         except BaseException:
-            shutil.rmtree(txn.dir, ignore_errors=True)
+            txn.abort()
             raise
         close_readers()  # this process may hold the previous version of a file being replaced
         txn.commit()

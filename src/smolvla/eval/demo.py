@@ -1,0 +1,112 @@
+"""The demo: a trained policy acting in Meta-World through the async engine, with timing and a report.
+
+Server and robot client run in this process on 127.0.0.1: the policy behind a `PolicyServer` (one torch
+thread, so the simulation keeps the other core), each env wrapped as the engine's `Robot` and driven by a
+`RobotClient`. The same held-out seeds can be replayed with the client in sync mode (observe, wait for the
+chunk, execute it) to compare episode times.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smolvla.envs.metaworld_tasks import difficulty_of
+from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
+from smolvla.eval.report import build_report, write_report
+from smolvla.eval.runner import EvalConfig, evaluate
+from smolvla.eval.scoring import EpisodeResult, summarize
+
+logger = logging.getLogger(__name__)
+
+# Expert demonstrations use seeds 0, 1, 2, ...; the demo evaluates on seeds far from them (unseen scenes).
+HELD_OUT_SEED = 1000
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """env_names: registry names; episodes per task; fps: the robot client's control rate (wall clock)."""
+
+    env_names: tuple[str, ...]
+    out_dir: Path
+    episodes: int = 5
+    max_steps: int = 200
+    seed: int = HELD_OUT_SEED
+    image_size: int = 64
+    fps: float = 30.0
+    g: float = 0.7
+    compare_sync: bool = True
+    videos_per_task: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.env_names:
+            raise ValueError("DemoConfig.env_names is empty: name at least one environment")
+        if self.episodes < 1 or self.max_steps < 1:
+            raise ValueError(
+                f"DemoConfig needs episodes >= 1 and max_steps >= 1, got {self.episodes} and {self.max_steps}"
+            )
+
+
+@dataclass
+class DemoRun:
+    """One pass over the demo's episodes in one client mode, with the server's forward-pass times."""
+
+    mode: str
+    results: list[EpisodeResult]
+    forward_s: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        s = summarize(self.results)
+        round_trips = [r.timing["median_round_trip_s"] for r in self.results if r.timing.get("chunks")]
+        return {
+            "mode": self.mode,
+            "episodes": s.episodes,
+            "success_rate": s.success_rate,
+            "mean_episode_s": s.mean_seconds,
+            "mean_steps": s.mean_steps,
+            "hold_steps": sum(int(r.timing.get("hold_steps", 0)) for r in self.results),
+            "chunks": sum(int(r.timing.get("chunks", 0)) for r in self.results),
+            "inference_per_chunk": latency_summary(self.forward_s),
+            "round_trip_per_chunk": latency_summary(round_trips),
+            "wall_s": self.seconds,
+        }
+
+
+def _play_all(policy: Any, cfg: DemoConfig, mode: str, video_dir: Path | None) -> DemoRun:
+    eval_cfg = EvalConfig(
+        envs=cfg.env_names,
+        episodes=cfg.episodes,
+        seed=cfg.seed,
+        image_size=cfg.image_size,
+        max_steps=cfg.max_steps,
+        workers=1,
+        video_dir=video_dir,
+        videos_per_task=cfg.videos_per_task,
+        threads=1,
+    )
+    t0 = time.monotonic()
+    with InProcessServer(policy) as server:
+        results = evaluate(eval_cfg, lambda: RemoteDriver(server.uri, mode=mode, fps=cfg.fps, g=cfg.g), progress=True)
+        forward = list(server.predictor.forward_s)
+    return DemoRun(mode, results, forward, time.monotonic() - t0)
+
+
+def run_demo(policy: Any, cfg: DemoConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Play the demo episodes (async, then sync if asked), write report.json, success.png and videos into
+    `cfg.out_dir`; returns the report (its "engine" entry holds the timing of each mode)."""
+    runs = [_play_all(policy, cfg, "async", cfg.out_dir / "videos")]
+    if cfg.compare_sync:
+        runs.append(_play_all(policy, cfg, "sync", None))
+    report = build_report(runs[0].results, lambda name: difficulty_of(name.split("/", 1)[1]), meta)
+    report["engine"] = {run.mode: run.summary() for run in runs}
+    if cfg.compare_sync:
+        report["sync_episodes"] = [r.to_dict() for r in runs[1].results]
+    report["meta"].update(
+        episodes_per_task=cfg.episodes, first_seed=cfg.seed, max_steps=cfg.max_steps, fps=cfg.fps, g=cfg.g
+    )
+    write_report(report, cfg.out_dir)
+    return report

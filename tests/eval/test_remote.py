@@ -1,0 +1,66 @@
+"""Evaluation through the async engine: in-process server, robot client driving a fake env, loopback."""
+
+from __future__ import annotations
+
+import av
+import pytest
+from eval_helpers import ConstantConfig, ConstantPolicy, LineEnv
+
+from smolvla.eval import runner
+from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
+from smolvla.eval.runner import EvalConfig, evaluate
+from smolvla.serve.client import HandshakeRefused
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_driver_plays_an_episode_through_the_server(tmp_path, mode):
+    policy = ConstantPolicy(step=0.25)
+    with InProcessServer(policy) as server:
+        driver = RemoteDriver(server.uri, mode=mode, fps=200.0)
+        try:
+            video = tmp_path / "ep.mp4"
+            r = driver.play(LineEnv(), seed=0, max_steps=None, video_path=video)
+            r2 = driver.play(LineEnv(), seed=4, max_steps=2, video_path=None)
+        finally:
+            driver.close()
+        forward = list(server.predictor.forward_s)
+    # 0.25 per executed action reaches 1.0 after 4 env steps (no hold can happen before the first action).
+    assert r.success and r.steps == 4 and r.env_name == "fake/line" and r.timing["chunks"] >= 1
+    assert r.timing["executed_actions"] + r.timing["hold_steps"] == r.steps
+    with av.open(r.video) as c:
+        assert len(list(c.decode(video=0))) == 5  # reset frame + one per step
+    assert not r2.success and r2.steps == 2 and r2.video is None
+    assert len(forward) == policy.calls >= 2 and all(t >= 0 for t in forward)
+
+
+def test_runner_uses_the_driver(monkeypatch):
+    monkeypatch.setattr(runner, "make_env", lambda name, image_size: LineEnv(name, image_size))
+    with InProcessServer(ConstantPolicy(step=0.5)) as server:
+        cfg = EvalConfig(envs=("fake/line",), episodes=2, image_size=16, threads=1)
+        results = evaluate(cfg, lambda: RemoteDriver(server.uri, fps=200.0), progress=False)
+    assert [(r.seed, r.success, r.steps) for r in results] == [(0, True, 2), (1, True, 2)]
+
+
+def test_mismatched_robot_is_refused():
+    policy = ConstantPolicy(config=ConstantConfig(state_dim=3))
+    with InProcessServer(policy) as server:
+        driver = RemoteDriver(server.uri, connect_timeout_s=5.0)
+        try:
+            with pytest.raises(HandshakeRefused, match="state_dim: policy expects 3, client sent 2"):
+                driver.play(LineEnv(), seed=0, max_steps=3, video_path=None)
+        finally:
+            driver.close()
+
+
+def test_driver_config_errors():
+    with pytest.raises(ValueError, match="mode must be 'async' or 'sync', got 'fast'"):
+        RemoteDriver("ws://127.0.0.1:1", mode="fast")
+    with pytest.raises(ValueError, match="uri must start with ws:// or wss://"):
+        RemoteDriver("127.0.0.1:1")
+
+
+def test_latency_summary():
+    assert latency_summary([]) == {"n": 0}
+    s = latency_summary([0.3, 0.1, 0.2, 0.4])
+    assert s["n"] == 4 and s["median_s"] == pytest.approx(0.25) and s["max_s"] == 0.4
+    assert s["mean_s"] == pytest.approx(0.25) and s["p90_s"] == 0.4
