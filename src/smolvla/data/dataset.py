@@ -146,8 +146,8 @@ class LeRobotDataset(torch.utils.data.Dataset):
         cols = {k: np.concatenate(v) for k, v in parts.items()}
         for k in wanted:
             shape = tuple(self.features[k]["shape"])
-            want = (len(cols[k]),) if shape == (1,) else (len(cols[k]), *shape)
-            if self.features[k]["dtype"] not in ("string", "language") and cols[k].shape != want:
+            want = {(len(cols[k]), *shape)} | ({(len(cols[k]),)} if shape == (1,) else set())  # [1]: scalar or list
+            if self.features[k]["dtype"] not in ("string", "language") and cols[k].shape not in want:
                 raise DatasetFormatError(
                     f"{self.root}: feature {k!r} has shape {list(shape)} in info.json but the data has "
                     f"{list(cols[k].shape[1:])} per frame"
