@@ -33,7 +33,7 @@ fi
   --log-every 50 --output-dir "$WORK/train"
 CKPT="$WORK/train/checkpoints/$(printf %08d "$STEPS")/pretrained_model"
 "$BIN/smolvla" eval --checkpoint "$CKPT" --tasks "$TASKS" --episodes "$EVAL_EPISODES" --seed 1000 \
-  --max-steps 200 --workers "$WORKERS" --out "$WORK/eval"
+  --max-steps 200 --workers "$WORKERS" --threads 1 --out "$WORK/eval"
 "$BIN/python" - "$CKPT" "$WORK" "$ASSET" "$TASKS" "$EPISODES" "$STEPS" "$BATCH" "$LR" "$EVAL_EPISODES" <<'PY'
 import sys
 from pathlib import Path

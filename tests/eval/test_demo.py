@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from eval_helpers import require_metaworld, save_tiny_metaworld_policy
@@ -51,6 +52,15 @@ def test_resolve_policy_prefers_the_asset_and_trains_when_missing(tmp_path, monk
     assert meta["trained_here"] and len(calls) == 2
 
 
+def test_demo_config_errors(tmp_path):
+    from smolvla.eval.demo import DemoConfig
+
+    with pytest.raises(ValueError, match="env_names is empty"):
+        DemoConfig(env_names=(), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="episodes >= 1 and max_steps >= 1, got 0 and 10"):
+        DemoConfig(env_names=("metaworld/reach-v3",), out_dir=tmp_path, episodes=0, max_steps=10)
+
+
 def test_init_checkpoint_round_trip(tmp_path):
     path = write_init_checkpoint(tmp_path / "init", seed=3)
     policy = load_policy(path)
@@ -70,7 +80,7 @@ def test_train_config_matches_the_script(tmp_path):
     assert cfg.freeze == "full" and cfg.init.kind == "checkpoint" and cfg.init.path == str(tmp_path / "init")
     assert (cfg.batch_size, cfg.steps, cfg.optimizer.lr) == (recipe.batch_size, recipe.train_steps, recipe.lr)
     assert cfg.schedule.warmup_steps == 1000 and [d.root for d in cfg.data.datasets] == [str(tmp_path / "ds")]
-    script = (demo_cli.DEFAULT_ASSET.parents[1] / "scripts" / "train_demo_policy.sh").read_text()
+    script = (Path(demo_cli.__file__).resolve().parents[3] / "scripts" / "train_demo_policy.sh").read_text()
     for flag, value in (("STEPS", recipe.train_steps), ("BATCH", recipe.batch_size), ("LR", recipe.lr)):
         assert f"{flag}=${{{flag}:-{value}}}" in script
     assert f"EPISODES=${{EPISODES:-{recipe.episodes_per_task}}}" in script

@@ -46,14 +46,21 @@ def test_parse_host_port():
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("path", ["in_process", "async_engine"])
+@pytest.mark.parametrize("path", ["in_process", "async_engine", "remote"])
 def test_eval_one_short_metaworld_episode(tmp_path, path):
     require_metaworld()
     ckpt = save_tiny_metaworld_policy(tmp_path / "policy")
     out = tmp_path / "out"
-    args = ["--checkpoint", str(ckpt), "--tasks", "drawer-close-v3", "--episodes", "1", "--max-steps", "5"]
-    args += ["--out", str(out), "--threads", "1"] + (["--async", "--fps", "100"] if path == "async_engine" else [])
-    result = _eval(*args)
+    args = ["--tasks", "drawer-close-v3", "--episodes", "1", "--max-steps", "5", "--out", str(out), "--threads", "1"]
+    if path == "remote":
+        from smolvla.eval.remote import InProcessServer
+        from smolvla.policy.checkpoint import load_policy
+
+        with InProcessServer(load_policy(ckpt)) as server:
+            result = _eval(*args, "--remote", f"127.0.0.1:{server.port}", "--fps", "100")
+    else:
+        args += ["--checkpoint", str(ckpt)] + (["--async", "--fps", "100"] if path == "async_engine" else [])
+        result = _eval(*args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["meta"]["path"] == path
@@ -62,6 +69,8 @@ def test_eval_one_short_metaworld_episode(tmp_path, path):
     (episode,) = report["episodes"]
     assert episode["seed"] == 0 and episode["steps"] <= 5
     assert (out / "success.png").is_file() and (out / "videos" / "metaworld__drawer-close-v3__ep000.mp4").is_file()
-    assert "drawer-close-v3" in result.output and "group: easy" in result.output
+    assert "│ drawer-close-v3" in result.output and "group: easy" in result.output
+    if path != "in_process":
+        assert episode["timing"]["chunks"] >= 1 and report["meta"]["client_mode"] == "async"
     if path == "async_engine":
-        assert report["meta"]["server_forward"]["n"] >= 1 and episode["timing"]["chunks"] >= 1
+        assert report["meta"]["server_forward"]["n"] >= 1

@@ -84,3 +84,17 @@ def test_obs_to_batch_layout_and_missing_camera():
     assert batch["task"] == ["move to the right"] and batch["observation.state"].shape == (1, 2)
     with pytest.raises(ValueError, match="lacks camera 'observation.images.wrist'.*observation.images.top"):
         obs_to_batch(env._obs(), ("observation.images.wrist",))
+
+
+def test_video_upscaling(tmp_path):
+    from smolvla.eval.video import write_rollout_video
+
+    frames = np.zeros((3, 8, 6, 3), np.uint8)
+    frames[:, :4] = 200  # top half bright
+    path = write_rollout_video(frames, tmp_path / "v.mp4", fps=10, scale=4)
+    with av.open(str(path)) as c:
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(decoded) == 3 and decoded[0].shape == (32, 24, 3)
+    assert decoded[0][:12].mean() > 150 and decoded[0][20:].mean() < 50
+    with pytest.raises(ValueError, match="video scale must be an integer >= 1, got 0"):
+        write_rollout_video(frames, tmp_path / "w.mp4", fps=10, scale=0)

@@ -82,11 +82,10 @@ def reference_velocity(model: SmolVLAModel, obs, x_t: torch.Tensor, time: torch.
 
 
 def reference_sample(model: SmolVLAModel, obs, noise: torch.Tensor, num_steps: int) -> torch.Tensor:
-    """LeRobot's Euler loop (float32 time accumulation) around `reference_velocity`."""
-    dt = torch.tensor(-1.0 / num_steps, dtype=torch.float32)
-    time = torch.tensor(1.0, dtype=torch.float32)
+    """LeRobot 0.6.1's Euler loop (`time = 1.0 + step * dt` in Python floats) around `reference_velocity`."""
+    dt = -1.0 / num_steps
     x = noise.clone()
-    while time >= -dt / 2:
-        x += dt * reference_velocity(model, obs, x, time.expand(noise.shape[0]))
-        time += dt
+    for step in range(num_steps):
+        time = torch.tensor(1.0 + step * dt, dtype=torch.float32).expand(noise.shape[0])
+        x = x + dt * reference_velocity(model, obs, x, time)
     return x

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,10 +38,16 @@ def test_time_embedding_rejects_bad_input() -> None:
 
 
 def test_euler_times_match_lerobot_loop() -> None:
+    # LeRobot 0.6.1: exactly num_steps evaluations at float32(1.0 + k * dt), k = 0..num_steps-1.
     times = euler_times(10)
-    assert len(times) == 10
-    assert times[0] == 1.0 and abs(times[-1] - 0.1) < 1e-6
-    assert euler_times(1) == [1.0]
+    assert times == [float(np.float32(1.0 - k / 10)) for k in range(10)]
+    assert times[3] == float(np.float32(0.7)) == 0.699999988079071
+    # A float32 `t += dt` loop (LeRobot before 0.6) lands one ulp away here: 1 - 3 * 0.1f = 0.69999993f.
+    drifted = np.float32(1.0)
+    for _ in range(3):
+        drifted = np.float32(drifted + np.float32(-0.1))
+    assert float(drifted) != times[3]
+    assert euler_times(1) == [1.0] and len(euler_times(50)) == 50
     with pytest.raises(ValueError, match="num_steps must be >= 1, got 0"):
         euler_times(0)
 

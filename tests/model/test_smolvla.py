@@ -5,10 +5,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import Batch, make_batch
+import torch.nn.functional as F
+from model_batch import Batch, make_batch
 from smolvla_reference import reference_sample, reference_velocity
 
 from smolvla.model.config import get_config
+from smolvla.model.decoder import rope_angles
+from smolvla.model.expert import expert_positions
 from smolvla.model.smolvla import SmolVLAModel, build_random, lm_head_parameters
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
@@ -252,3 +255,67 @@ def test_full_size_sampling_runs() -> None:
     with torch.inference_mode():
         out = model.sample_actions(*b.obs(), num_steps=2)
     assert out.shape == (1, 50, 32) and out.isfinite().all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parity details checked against LeRobot's documented formulas, independently of smolvla_reference.py (which
+# reuses the model's own embed_prefix / embed_suffix).
+
+
+@torch.no_grad()
+def test_prefix_embeddings_scale_images_and_language_not_state(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    """Layout [cam0 | cam1 | language | state]; images and language times sqrt(D), the state token unscaled."""
+    cfg, m = tiny_model.config, tiny_model
+    embs, valid, new_block = m.embed_prefix(*batch.obs())
+    b, n = batch.image_masks.shape
+    v, d, lang = cfg.tokens_per_image, cfg.decoder.hidden, batch.lang_tokens.shape[1]
+    cams = [m.connector(m.vision(batch.images[:, i])) * d**0.5 for i in range(n)]
+    expected = torch.cat(
+        [*cams, m.text.embed_tokens(batch.lang_tokens) * d**0.5, m.state_proj(batch.state)[:, None]], 1
+    )
+    assert embs.shape == (b, n * v + lang + 1, d)
+    torch.testing.assert_close(embs, expected, rtol=1e-5, atol=1e-5)
+    want_valid = torch.cat(
+        [batch.image_masks.repeat_interleave(v, 1), batch.lang_masks, torch.ones(b, 1, dtype=bool)], 1
+    )
+    assert torch.equal(valid, want_valid)
+    assert new_block.sum().item() == b and new_block[:, -1].all()  # only the state token starts a block
+
+
+@torch.no_grad()
+def test_suffix_concatenates_action_then_time_embedding(tiny_model: SmolVLAModel, batch: Batch) -> None:
+    """action_time_mlp_out(silu(action_time_mlp_in([action_in_proj(x), temb]))); at t=0 temb is sin=0 then cos=1."""
+    m, w = tiny_model, tiny_model.config.expert_hidden
+    x = batch.actions
+    temb = torch.cat([torch.zeros(w // 2), torch.ones(w // 2)]).expand(x.shape[0], x.shape[1], w)
+    expected = m.action_time_mlp_out(F.silu(m.action_time_mlp_in(torch.cat([m.action_in_proj(x), temb], 2))))
+    torch.testing.assert_close(m.embed_suffix(x, torch.zeros(x.shape[0])), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_expert_positions_continue_after_valid_prefix_and_restart_for_cross() -> None:
+    """LeRobot: suffix positions = sum(prefix valid) + cumsum(1) - 1; cross-attention layers subtract the min."""
+    valid = torch.tensor([[True, True, False, True], [True, True, True, True]])
+    self_pos, cross_pos = expert_positions(valid, 3)
+    assert self_pos.tolist() == [[3, 4, 5], [4, 5, 6]]
+    assert cross_pos.tolist() == [[0, 1, 2], [0, 1, 2]]
+
+
+def test_rope_uses_lerobot_wavelength_not_backbone_theta(batch: Batch) -> None:
+    """LeRobot's apply_rope runs with its default wavelength 10000 for the VLM and the expert, whatever the
+    backbone's rope_theta (100000 for SmolVLM2); pi/2 rotation golden: position 1, frequencies 1 and 1/100."""
+    cos, sin = rope_angles(torch.tensor([[1]]), 4, 10_000.0)
+    torch.testing.assert_close(cos.flatten(), torch.tensor([1.0, 0.01]).cos())
+    torch.testing.assert_close(sin.flatten(), torch.tensor([1.0, 0.01]).sin())
+    assert get_config("smolvla_base").rope_wavelength == 10_000.0
+    outs = []
+    for overrides in (
+        {},
+        {"decoder": replace(get_config("tiny").decoder, rope_theta=1234.0)},
+        {"rope_wavelength": 99.0},
+    ):
+        model = build_random(get_config("tiny", **overrides), seed=0, std=0.1).eval()
+        noise = torch.randn(2, 10, 32, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            outs.append(model.sample_actions(*batch.obs(), noise=noise, num_steps=2))
+    assert torch.equal(outs[0], outs[1])  # rope_theta is not used by SmolVLA's joint layers
+    assert not torch.allclose(outs[0], outs[2])  # rope_wavelength is

@@ -126,15 +126,60 @@ def test_legacy_dataset_prefixed_buffers_refused(source, tiny_hf_dir: Path, tmp_
     _same_predictions(fixed, source)
 
 
+def test_torch_compile_prefix_is_renamed_like_lerobot(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
+    # LeRobot's loader maps "model._orig_mod." (weights saved from a torch.compile'd model) to "model.".
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
+    w = load_file(str(path / "model.safetensors"))
+    compiled = {("model._orig_mod." + k[6:] if k.startswith("model.") else k): v for k, v in w.items()}
+    save_file(compiled, str(path / "model.safetensors"))
+    _same_predictions(load_lerobot_policy(path), source)
+    compiled["model.state_proj.bias"] = w["model.state_proj.bias"].clone()
+    save_file(compiled, str(path / "model.safetensors"))
+    with pytest.raises(ValueError, match="'model.state_proj.bias' is stored both with and without"):
+        load_lerobot_policy(path)
+
+
+def test_processor_norm_map_must_agree_with_config(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
+    # LeRobot normalises with the processor file's norm_map, so a disagreeing config.json is refused.
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
+    spec = json.loads((path / "policy_postprocessor.json").read_text())
+    spec["steps"][0]["config"]["norm_map"] = {"VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MIN_MAX"}
+    (path / "policy_postprocessor.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=r"norm_map .* disagrees with config.json.*'ACTION': 'MIN_MAX'"):
+        load_lerobot_policy(path)
+    del spec["steps"][0]["config"]["norm_map"]["STATE"]  # a missing type means identity in LeRobot
+    spec["steps"][0]["config"]["norm_map"]["ACTION"] = "MEAN_STD"
+    (path / "policy_postprocessor.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=r"'STATE': 'identity'"):
+        load_lerobot_policy(path)
+    pre = json.loads((path / "policy_preprocessor.json").read_text())
+    pre["steps"][-1]["config"]["normalize_observation_keys"] = ["observation.environment_state"]
+    (path / "policy_preprocessor.json").write_text(json.dumps(pre))
+    with pytest.raises(ValueError, match=r"normalize_observation_keys .* excludes 'observation.state'"):
+        load_lerobot_policy(path)
+
+
+def test_non_positive_num_vlm_layers_keeps_every_layer(tiny_hf_dir: Path) -> None:
+    # LeRobot truncates the backbone's text layers only when num_vlm_layers > 0.
+    for n in (0, -1):
+        config, _ = policy_config_from_lerobot(lerobot_config(tiny_hf_dir, num_vlm_layers=n))
+        assert config.model.decoder.layers == config.model.decoder.total_layers == 8
+    known = lerobot_config(tiny_hf_dir, vlm_model_name="HuggingFaceTB/SmolVLM2-500M-Video-Instruct", num_vlm_layers=-1)
+    known["resize_imgs_with_padding"] = [512, 512]
+    assert policy_config_from_lerobot(known)[0].model.decoder.layers == 32
+    with pytest.raises(ValueError, match="num_expert_layers=4 != the 8 kept VLM layers"):
+        policy_config_from_lerobot(lerobot_config(tiny_hf_dir, num_vlm_layers=-1, num_expert_layers=4))
+
+
 def test_weight_errors_list_keys(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
     path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
     w = load_file(str(path / "model.safetensors"))
     del w["model.vlm_with_expert.lm_expert.norm.weight"]
-    w["model._orig_mod.state_proj.weight"] = w["model.state_proj.weight"].clone()
+    w["model.extra_proj.weight"] = w["model.state_proj.weight"].clone()
     save_file(w, str(path / "model.safetensors"))
-    with pytest.raises(ValueError, match=r"unexpected keys .*\['model._orig_mod.state_proj.weight'\]"):
+    with pytest.raises(ValueError, match=r"unexpected keys .*\['model.extra_proj.weight'\]"):
         load_lerobot_policy(path)
-    del w["model._orig_mod.state_proj.weight"]
+    del w["model.extra_proj.weight"]
     save_file(w, str(path / "model.safetensors"))
     with pytest.raises(ValueError, match=r"missing keys \(1\): expert.norm.weight"):
         load_lerobot_policy(path)
@@ -148,6 +193,9 @@ def test_weight_errors_list_keys(source, tiny_hf_dir: Path, tmp_path: Path) -> N
         ({"vlm_model_name": "someone/unknown-vlm"}, "neither a local backbone directory nor a known backbone"),
         ({"normalization_mapping": {"STATE": "MIN_MAX"}}, "STATE normalisation 'MIN_MAX' is not supported"),
         ({"type": "pi0"}, "policy type is 'pi0'"),
+        ({"prefix_length": 300}, r"prefix_length=300 \(fixed-length prefix padding\) is not supported"),
+        ({"add_image_special_tokens": True}, "add_image_special_tokens=True is not supported"),
+        ({"n_obs_steps": 2}, "n_obs_steps=2 is not supported"),
         ({"output_features": {}}, "output_features must be exactly"),
     ],
 )

@@ -56,3 +56,29 @@ def test_file_round_trip(tmp_path, tok: TaskTokenizer) -> None:
         TaskTokenizer.from_file(tmp_path / "bad.json", 8)
     with pytest.raises(FileNotFoundError, match="tokenizer file not found"):
         TaskTokenizer.from_file(tmp_path / "missing.json", 8)
+
+
+@pytest.mark.parametrize("bos", [False, True])
+def test_matches_the_transformers_call_lerobot_makes(bos: bool) -> None:
+    """LeRobot appends "\\n" and calls the HF tokenizer with max_length, truncation=True, right padding
+    ("longest"; padding length does not matter, pads are masked). Real tokens and masks must agree,
+    including special tokens a tokenizer.json post-processor adds (here a BOS template)."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import processors
+
+    def make():
+        t = build_byte_tokenizer()
+        if bos:
+            t.add_special_tokens(["<s>"])
+            t.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 257)])
+        return t
+
+    hf = transformers.PreTrainedTokenizerFast(tokenizer_object=make(), pad_token=BYTE_PAD_TOKEN)
+    tasks = ["pick up the cube", "open\n", "x" * 30]
+    ids, mask = TaskTokenizer(make(), max_length=12, truncate=True)(tasks)
+    texts = [t if t.endswith("\n") else t + "\n" for t in tasks]
+    ref = hf(texts, max_length=12, truncation=True, padding="longest", padding_side="right", return_tensors="pt")
+    ref_mask = ref["attention_mask"].bool()
+    assert torch.equal(mask[:, : ref_mask.shape[1]], ref_mask) and not mask[:, ref_mask.shape[1] :].any()
+    assert torch.equal(ids[mask], ref["input_ids"][ref_mask])
+    assert (ids[0, 0].item() == 257) == bos

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import typer
 
-# Where the committed checkpoint lives: <repo>/assets/demo_policy (this file is <repo>/src/smolvla/cli/demo.py).
-DEFAULT_ASSET = Path(__file__).resolve().parents[3] / "assets" / "demo_policy"
+# The committed checkpoint: <repo>/assets/demo_policy when this file is <repo>/src/smolvla/cli/demo.py (an
+# editable install, as `make demo` makes), else assets/demo_policy under the working directory.
+_REPO_ASSET = Path(__file__).resolve().parents[3] / "assets" / "demo_policy"
+DEFAULT_ASSET = _REPO_ASSET if _REPO_ASSET.is_dir() else Path("assets") / "demo_policy"
 QUICK_TASK = "metaworld/drawer-close-v3"
 
 
@@ -86,8 +88,6 @@ def demo(
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     start = time.monotonic()
-    # One torch thread: the simulation and the robot client use the other core of a 2-core machine.
-    torch.set_num_threads(1)
     recipe = DemoRecipe()
     if quick:
         policy, meta = _quick_policy(), {"policy": "random tiny policy (--quick)", "trained_here": False}
@@ -95,6 +95,9 @@ def demo(
     else:
         policy, meta = _resolve_policy(asset, retrain, out, workers)
         default_tasks, default_episodes, default_steps = ",".join(recipe.tasks), 5, recipe.eval_max_steps
+    # One torch thread for serving (training above used them all): the simulation and the robot client
+    # need the other core of a 2-core machine, and oversubscribed threads slow every forward pass.
+    torch.set_num_threads(1)
     try:
         env_names = resolve_tasks("metaworld", tasks or default_tasks)
     except ValueError as e:

@@ -59,7 +59,7 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
         table.add_column(col, justify="left" if col == "task" else "right", overflow="fold")
     for name, s in report["per_task"].items():
         table.add_row(
-            name,
+            name.split("/", 1)[-1],  # the benchmark is in the title
             str(s["episodes"]),
             f"{100 * s['success_rate']:.1f}%",
             f"{s['mean_score']:.2f}",

@@ -40,6 +40,7 @@ class DemoConfig:
     g: float = 0.7
     compare_sync: bool = True
     videos_per_task: int = 1
+    video_scale: int = 4  # 64x64 camera -> 256x256 video
 
     def __post_init__(self) -> None:
         if not self.env_names:
@@ -90,7 +91,8 @@ def _play_all(policy: Any, cfg: DemoConfig, mode: str, video_dir: Path | None) -
     )
     t0 = time.monotonic()
     with InProcessServer(policy) as server:
-        results = evaluate(eval_cfg, lambda: RemoteDriver(server.uri, mode=mode, fps=cfg.fps, g=cfg.g), progress=True)
+        factory = lambda: RemoteDriver(server.uri, mode=mode, fps=cfg.fps, g=cfg.g, video_scale=cfg.video_scale)
+        results = evaluate(eval_cfg, factory, progress=True)
         forward = list(server.predictor.forward_s)
     return DemoRun(mode, results, forward, time.monotonic() - t0)
 

@@ -50,6 +50,7 @@ class RemoteDriver:
     mode "async": the client keeps executing its queue while the next chunk is computed (sends an
     observation when <= g * chunk_size actions are left); "sync": observe, wait, execute n_action_steps.
     fps: control ticks per second of wall-clock time (the client's clock; the simulation does not care).
+    video_scale: nearest-neighbour upscaling of rollout videos.
     """
 
     def __init__(
@@ -62,12 +63,14 @@ class RemoteDriver:
         aggregate: str = "weighted",
         token: str | None = None,
         connect_timeout_s: float = 30.0,
+        video_scale: int = 1,
     ) -> None:
         from smolvla.serve.client import ClientConfig  # validates mode, fps, g and aggregate right away
 
         self.uri = uri
         self._base = ClientConfig(uri=uri, task="-", fps=fps, g=g, aggregate=aggregate, mode=mode, token=token)
         self.connect_timeout_s = connect_timeout_s
+        self.video_scale = video_scale
         self._loop = asyncio.new_event_loop()
         self._stack = contextlib.AsyncExitStack()
         self._clients: dict[str, tuple[SimRobot, Any]] = {}
@@ -104,7 +107,8 @@ class RemoteDriver:
         seconds = time.monotonic() - t0
         video = None
         if video_path is not None:
-            video = str(write_rollout_video(tile_cameras(robot.frames, env.camera_keys), video_path, env.fps))
+            frames = tile_cameras(robot.frames, env.camera_keys)
+            video = str(write_rollout_video(frames, video_path, env.fps, scale=self.video_scale))
         lat = latency_summary(stats.latencies_s)
         timing = {
             "ticks": stats.ticks,

@@ -16,8 +16,15 @@ def tile_cameras(frames: list[dict[str, np.ndarray]], camera_keys: tuple[str, ..
     return np.stack([np.concatenate([f[k] for k in camera_keys], axis=1) for f in frames])
 
 
-def write_rollout_video(frames: np.ndarray, path: Path, fps: int) -> Path:
-    """frames uint8[T, H, W, 3] -> `path` (mp4, H.264). Odd sizes are padded by one black row/column."""
+def write_rollout_video(frames: np.ndarray, path: Path, fps: int, scale: int = 1) -> Path:
+    """frames uint8[T, H, W, 3] -> `path` (mp4, H.264). Odd sizes are padded by one black row/column.
+
+    scale: integer nearest-neighbour upscaling, so 64x64 policy views stay watchable (pixels, no blur).
+    """
+    if scale < 1:
+        raise ValueError(f"video scale must be an integer >= 1, got {scale}")
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     t, h, w, _ = frames.shape
     if h % 2 or w % 2:
         frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))

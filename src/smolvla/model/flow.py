@@ -55,19 +55,16 @@ def time_embedding(time: Tensor, width: int, min_period: float, max_period: floa
 
 
 def euler_times(num_steps: int) -> list[float]:
-    """The flow times at which the velocity is evaluated: 1, 1 + dt, ... while t >= -dt/2, dt = -1/num_steps.
+    """Flow times of the velocity evaluations: t_k = 1 + k * dt for k = 0 .. num_steps - 1, dt = -1/num_steps.
 
-    Accumulated in float32 exactly like LeRobot's loop, so the times (and the last step's size) match it.
+    Each t_k is computed in double precision and then rounded to float32, as LeRobot 0.6.1's `euler_integrate`
+    does. (Its earlier loop accumulated `t += dt` in float32 while `t >= -dt/2`; those times drift from these
+    by a few ulps, e.g. 8 of the 10 times differ for num_steps=10, which moves a sampled chunk by ~1e-5.)
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    dt = torch.tensor(-1.0 / num_steps, dtype=torch.float32)
-    t = torch.tensor(1.0, dtype=torch.float32)
-    times = []
-    while t >= -dt / 2:
-        times.append(float(t))
-        t = t + dt
-    return times
+    dt = -1.0 / num_steps
+    return [float(torch.tensor(1.0 + k * dt, dtype=torch.float32)) for k in range(num_steps)]
 
 
 def integrate(velocity: Callable[[Tensor, Tensor], Tensor], noise: Tensor, num_steps: int) -> Tensor:
@@ -83,5 +80,5 @@ def integrate(velocity: Callable[[Tensor, Tensor], Tensor], noise: Tensor, num_s
     x = noise
     for t in euler_times(num_steps):
         time = torch.full((noise.shape[0],), t, dtype=torch.float32, device=noise.device)
-        x = x + torch.tensor(dt, dtype=torch.float32) * velocity(x, time)
+        x = x + dt * velocity(x, time)
     return x

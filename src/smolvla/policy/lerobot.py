@@ -82,6 +82,7 @@ _UNSUPPORTED = (
 _MODES = {"MEAN_STD": "mean_std", "IDENTITY": "identity"}
 NORM_MODULES = ("normalize_inputs.", "normalize_targets.", "unnormalize_outputs.")
 PRE_FILE, POST_FILE = "policy_preprocessor.json", "policy_postprocessor.json"
+COMPILED_PREFIX = "model._orig_mod."
 
 
 def load_lerobot_policy(
@@ -114,7 +115,7 @@ def load_lerobot_policy(
 
 def lerobot_to_ours(tensors: dict[str, torch.Tensor], cfg: ModelConfig, source: str) -> dict[str, torch.Tensor]:
     """Rename LeRobot weight keys to ours; lm_head is shape-checked then dropped; unknown keys are an error."""
-    tensors = dict(tensors)
+    tensors = _strip_compiled_prefix(tensors, source)
     lm_head = tensors.pop(LEROBOT_LM_HEAD, None)
     if lm_head is not None:
         check_shape(LEROBOT_LM_HEAD, lm_head, (cfg.decoder.vocab_size, cfg.decoder.hidden), source)
@@ -122,6 +123,18 @@ def lerobot_to_ours(tensors: dict[str, torch.Tensor], cfg: ModelConfig, source: 
     if unmatched:
         raise ValueError(f"{source}: unexpected keys (not part of LeRobot's SmolVLA layout): {sorted(unmatched)[:20]}")
     return ours
+
+
+def _strip_compiled_prefix(tensors: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """`model._orig_mod.X` -> `model.X`: weights saved from a torch.compile'd model, which LeRobot's loader
+    renames the same way. A key present under both spellings is an error (we would have to pick one)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        name = "model." + key[len(COMPILED_PREFIX) :] if key.startswith(COMPILED_PREFIX) else key
+        if name in out:
+            raise ValueError(f"{source}: {name!r} is stored both with and without the {COMPILED_PREFIX!r} prefix")
+        out[name] = value
+    return out
 
 
 def policy_config_from_lerobot(raw: dict[str, Any], source: str = "config.json") -> tuple[PolicyConfig, Path | None]:
@@ -134,12 +147,13 @@ def policy_config_from_lerobot(raw: dict[str, Any], source: str = "config.json")
             raise ValueError(f"{source}: {name}={c[name]!r} is not supported (only {supported!r})")
     if c["prefix_length"] is not None and c["prefix_length"] > 0:
         raise ValueError(f"{source}: prefix_length={c['prefix_length']} (fixed-length prefix padding) is not supported")
-    if c["num_expert_layers"] > 0 and c["num_expert_layers"] != c["num_vlm_layers"]:
-        raise ValueError(
-            f"{source}: num_expert_layers={c['num_expert_layers']} != num_vlm_layers={c['num_vlm_layers']} "
-            "is not supported (one expert layer per kept VLM layer)"
-        )
     model_cfg, backbone_dir = _backbone_config(c["vlm_model_name"], c["num_vlm_layers"], source)
+    kept = model_cfg.decoder.layers
+    if c["num_expert_layers"] > 0 and c["num_expert_layers"] != kept:
+        raise ValueError(
+            f"{source}: num_expert_layers={c['num_expert_layers']} != the {kept} kept VLM layers "
+            f"(num_vlm_layers={c['num_vlm_layers']}) is not supported (one expert layer per kept VLM layer)"
+        )
     model_cfg = replace(
         model_cfg,
         expert=ExpertConfig(
@@ -177,16 +191,22 @@ def policy_config_from_lerobot(raw: dict[str, Any], source: str = "config.json")
 
 
 def _backbone_config(name: str, num_vlm_layers: int, source: str) -> tuple[ModelConfig, Path | None]:
+    """Backbone architecture with its first `num_vlm_layers` text layers; LeRobot keeps all of them when
+    num_vlm_layers <= 0 (it truncates the layer list only for a positive value)."""
     local = Path(name)
     if local.is_dir():
-        return load_backbone_config(local, num_vlm_layers), local
-    known = known_backbone_config(name, num_vlm_layers)
-    if known is None:
-        raise ValueError(
-            f"{source}: vlm_model_name {name!r} is neither a local backbone directory nor a known backbone "
-            f"{sorted(KNOWN_BACKBONES)}; nothing is downloaded, so pass a local SmolVLM2 directory"
-        )
-    return known, None
+        cfg, backbone_dir = load_backbone_config(local, max(num_vlm_layers, 1)), local
+    else:
+        known = known_backbone_config(name, max(num_vlm_layers, 1))
+        if known is None:
+            raise ValueError(
+                f"{source}: vlm_model_name {name!r} is neither a local backbone directory nor a known backbone "
+                f"{sorted(KNOWN_BACKBONES)}; nothing is downloaded, so pass a local SmolVLM2 directory"
+            )
+        cfg, backbone_dir = known, None
+    if num_vlm_layers <= 0:
+        cfg = replace(cfg, decoder=replace(cfg.decoder, layers=cfg.decoder.total_layers))
+    return cfg, backbone_dir
 
 
 def _features(c: dict[str, Any], source: str) -> tuple[tuple[str, ...], int, int]:
@@ -232,8 +252,8 @@ def read_lerobot_stats(
     """-> (eps, stats) from processor state files, or from old in-weights buffers when those are absent."""
     pre, post = path / PRE_FILE, path / POST_FILE
     if pre.is_file() or post.is_file():
-        eps, pre_flat = _processor_state(path, PRE_FILE, "normalizer_processor")
-        post_eps, post_flat = _processor_state(path, POST_FILE, "unnormalizer_processor")
+        eps, pre_flat = _processor_state(path, PRE_FILE, "normalizer_processor", config)
+        post_eps, post_flat = _processor_state(path, POST_FILE, "unnormalizer_processor", config)
         if post_eps != eps:
             raise ValueError(f"{path}: normaliser eps {eps} != unnormaliser eps {post_eps}")
         pre_flat, post_flat = _rename(pre_flat, rename), _rename(post_flat, rename)
@@ -262,7 +282,9 @@ def read_lerobot_stats(
     return eps, NormStats({**state.stats, **action.stats})
 
 
-def _processor_state(path: Path, filename: str, registry_name: str) -> tuple[float, dict[str, torch.Tensor]]:
+def _processor_state(
+    path: Path, filename: str, registry_name: str, config: PolicyConfig
+) -> tuple[float, dict[str, torch.Tensor]]:
     spec = read_json(path / filename)
     steps = [s for s in spec.get("steps", []) if s.get("registry_name") == registry_name]
     if len(steps) != 1:
@@ -270,8 +292,30 @@ def _processor_state(path: Path, filename: str, registry_name: str) -> tuple[flo
     step = steps[0]
     if "state_file" not in step:
         raise ValueError(f"{path / filename}: the '{registry_name}' step names no state_file")
-    eps = float(step.get("config", {}).get("eps", 1e-8))
+    step_config = step.get("config", {})
+    if "norm_map" in step_config:
+        _check_processor_norm_map(step_config["norm_map"], config, f"{path / filename} '{registry_name}'")
+    only = step_config.get("normalize_observation_keys")
+    if only is not None and OBS_STATE not in only and config.state_norm != "identity":
+        # LeRobot then leaves the state un-normalised whatever the norm_map says.
+        raise ValueError(
+            f"{path / filename}: normalize_observation_keys {sorted(only)} excludes {OBS_STATE!r}, "
+            f"but config.json normalises it ({config.state_norm})"
+        )
+    eps = float(step_config.get("eps", 1e-8))
     return eps, read_safetensors(path / step["state_file"])
+
+
+def _check_processor_norm_map(norm_map: dict[str, str], config: PolicyConfig, source: str) -> None:
+    """LeRobot normalises with the processor step's own norm_map (a feature type it lacks is left as is), not
+    with config.json's normalization_mapping: refuse a checkpoint where the two disagree."""
+    want = {"VISUAL": "identity", "STATE": config.state_norm, "ACTION": config.action_norm}
+    got = {kind: _MODES.get(norm_map.get(kind, "IDENTITY"), norm_map.get(kind)) for kind in want}
+    if got != want:
+        raise ValueError(
+            f"{source}: norm_map {norm_map} disagrees with config.json's normalization_mapping "
+            f"(expected {want}, the processor applies {got})"
+        )
 
 
 def _from_buffers(raw: dict[str, torch.Tensor], config: PolicyConfig) -> dict[str, torch.Tensor]:
