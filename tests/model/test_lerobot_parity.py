@@ -26,17 +26,10 @@ from torch import nn
 
 from smolvla.model.config import ExpertConfig, get_config
 from smolvla.model.smolvla import SmolVLAModel
+from smolvla.policy.testing import TINY_SMOLVLM_CONFIG
 
 pytestmark = pytest.mark.slow
 SRC = os.environ.get("SMOLVLA_LEROBOT_SRC")
-TINY_HF = {
-    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                      "image_size": 64, "patch_size": 8},
-    "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 8,
-                    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 512,
-                    "rms_norm_eps": 1e-5, "rope_theta": 100000.0},
-    "scale_factor": 2,
-}  # fmt: skip
 
 
 def _import_lerobot(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
@@ -89,7 +82,9 @@ def test_matches_lerobot_vla_flow_matching(tmp_path, monkeypatch: pytest.MonkeyP
     modeling = _import_lerobot(monkeypatch)
     monkeypatch.setattr(transformers.DynamicCache, "crop", _crop_keep_first)
     torch.manual_seed(0)
-    transformers.SmolVLMForConditionalGeneration(transformers.SmolVLMConfig(**TINY_HF)).save_pretrained(tmp_path)
+    transformers.SmolVLMForConditionalGeneration(transformers.SmolVLMConfig(**TINY_SMOLVLM_CONFIG)).save_pretrained(
+        tmp_path
+    )
     chunk, steps = 10, 10
     lr_cfg = SimpleNamespace(
         vlm_model_name=str(tmp_path), freeze_vision_encoder=True, train_expert_only=True, load_vlm_weights=False,

@@ -7,10 +7,9 @@ import torch
 from safetensors.torch import load_file
 
 from smolvla.data.meta import load_meta
+from smolvla.policy.testing import write_tiny_backbone
 from smolvla.train.config import InitConfig
 from smolvla.train.initialize import build_policy
-
-from .train_helpers import write_tiny_backbone
 
 
 def test_backbone_init_loads_vlm_weights(tiny_dataset, tmp_path) -> None:

@@ -7,6 +7,7 @@ Everything here is built locally: random weights from `get_config("tiny")`, the 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -87,3 +88,44 @@ def tiny_config(**overrides) -> PolicyConfig:
     """The PolicyConfig of `make_tiny_policy()` with fields replaced by `overrides`."""
     model = get_config("tiny", max_lang_tokens=48)
     return replace(PolicyConfig(model=model, n_action_steps=model.chunk_size), **overrides)
+
+
+# A SmolVLM2-format backbone at the "tiny" size: 8 text layers on disk, of which get_config("tiny") keeps 4.
+TINY_SMOLVLM_CONFIG = {
+    "vision_config": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": 64,
+        "patch_size": 8,
+    },
+    "text_config": {
+        "model_type": "llama",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "vocab_size": 512,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 100000.0,
+    },
+    "scale_factor": 2,
+}
+
+
+def write_tiny_backbone(path: Path, seed: int = 0) -> Path:
+    """Write a tiny HF SmolVLM2 backbone dir (config.json, model.safetensors, tokenizer.json) at `path`.
+
+    Built locally with `transformers` (a test-only dependency, imported here lazily), random weights.
+    """
+    import transformers
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = transformers.SmolVLMForConditionalGeneration(transformers.SmolVLMConfig(**TINY_SMOLVLM_CONFIG))
+    model.save_pretrained(path)
+    (Path(path) / "tokenizer.json").write_text(build_byte_tokenizer().to_str())
+    return Path(path)
