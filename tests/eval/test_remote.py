@@ -37,8 +37,9 @@ def test_runner_uses_the_driver(monkeypatch):
     monkeypatch.setattr(runner, "make_env", lambda name, image_size: LineEnv(name, image_size))
     with InProcessServer(ConstantPolicy(step=0.5)) as server:
         cfg = EvalConfig(envs=("fake/line",), episodes=2, image_size=16, threads=1)
-        results = evaluate(cfg, lambda: RemoteDriver(server.uri, fps=200.0), progress=False)
+        results = evaluate(cfg, lambda: RemoteDriver(server.uri), progress=False)
     assert [(r.seed, r.success, r.steps) for r in results] == [(0, True, 2), (1, True, 2)]
+    assert results[0].timing["fps"] == 10.0  # no fps given: the env's own rate (LineEnv.fps)
 
 
 def test_mismatched_robot_is_refused():
@@ -50,6 +51,20 @@ def test_mismatched_robot_is_refused():
                 driver.play(LineEnv(), seed=0, max_steps=3, video_path=None)
         finally:
             driver.close()
+
+
+def test_unreachable_server_is_a_clear_error():
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    driver = RemoteDriver(f"ws://127.0.0.1:{port}", connect_timeout_s=0.3)
+    try:
+        with pytest.raises(ConnectionError, match=f"no policy server answered at ws://127.0.0.1:{port} within 0.3 s"):
+            driver.play(LineEnv(), seed=0, max_steps=3, video_path=None)
+    finally:
+        driver.close()
 
 
 def test_driver_config_errors():

@@ -74,7 +74,9 @@ def demo(
     episodes: int | None = typer.Option(None, min=1, help="episodes per task (default 5; 1 with --quick)"),
     max_steps: int | None = typer.Option(None, min=1, help="step limit per episode (default 200; 12 with --quick)"),
     sync: bool = typer.Option(True, "--sync/--no-sync", help="also replay the episodes in sync mode to compare"),
-    fps: float = typer.Option(30.0, help="robot client control rate (ticks per second of wall clock)"),
+    fps: float | None = typer.Option(
+        None, help="robot client control rate, ticks per second of wall clock (default 80: Meta-World real time)"
+    ),
     out: Path = typer.Option(Path("outputs/demo"), help="folder for report.json, success.png, videos/"),
     workers: int = typer.Option(2, min=1, help="processes for expert data generation when training"),
 ) -> None:
@@ -112,7 +114,8 @@ def demo(
     )
     params = sum(p.numel() for p in policy.parameters())
     meta.update(parameters=params, chunk_size=policy.config.chunk_size, torch_threads=1)
-    typer.echo(f"policy: {meta['policy']} ({params / 1e6:.2f}M parameters), server on 127.0.0.1, client at {fps} Hz")
+    rate = f"{fps:g} Hz" if fps else "the env's rate (real time)"
+    typer.echo(f"policy: {meta['policy']} ({params / 1e6:.2f}M parameters), server on 127.0.0.1, client at {rate}")
     report = run_demo(policy, cfg, meta)
     report["meta"]["demo_wall_s"] = time.monotonic() - start
     (out / "report.json").write_text(json.dumps(report, indent=2))

@@ -81,6 +81,29 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
     Console().print(table)
 
 
+def _run(cfg, checkpoint: Path | None, remote: str | None, async_: bool, client: dict, meta: dict) -> list:
+    """Play every episode of `cfg` in-process, through an in-process server (--async) or a remote one.
+    With --async the server's forward-pass times go into meta["server_forward"]."""
+    from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
+    from smolvla.eval.runner import evaluate
+
+    if remote is None and not async_:
+        return evaluate(cfg, functools.partial(load_policy_agent, str(checkpoint)))
+    if remote is not None:
+        return evaluate(cfg, functools.partial(RemoteDriver, parse_host_port(remote), **client))
+    import torch
+
+    from smolvla.policy.checkpoint import load_policy
+
+    torch.set_num_threads(cfg.threads or 1)  # the server's forward passes run in this process
+    server = InProcessServer(load_policy(checkpoint))
+    try:
+        return evaluate(cfg, functools.partial(RemoteDriver, server.uri, **client))
+    finally:
+        meta["server_forward"] = latency_summary(server.predictor.forward_s)
+        server.stop()
+
+
 def eval_command(
     checkpoint: Path | None = typer.Option(None, help="policy directory (save_pretrained); not with --remote"),
     benchmark: str = typer.Option("metaworld", help="metaworld | so101 | libero"),
@@ -99,7 +122,11 @@ def eval_command(
         help="serve the checkpoint in-process and drive the envs through the async engine's robot client",
     ),  # fmt: skip
     mode: str = typer.Option("async", help="robot client mode with --remote/--async: async | sync"),
-    fps: float = typer.Option(30.0, help="robot client control ticks per second (--remote/--async)"),
+    fps: float | None = typer.Option(
+        None,
+        help="robot client control ticks per second with --remote/--async (default: the env's rate, "
+        "80 for Meta-World: real time)",
+    ),
     g: float = typer.Option(0.7, help="client sends an observation when <= g * chunk_size actions remain"),
     aggregate: str = typer.Option("weighted", help="overlap merge: weighted, latest, average, conservative"),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="shared secret for --remote"),
@@ -112,9 +139,8 @@ def eval_command(
 ) -> None:
     """Evaluate a policy on simulated tasks: success rates per task and per difficulty group."""
     from smolvla.envs.registry import resolve_tasks
-    from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
     from smolvla.eval.report import build_report, write_report
-    from smolvla.eval.runner import EvalConfig, evaluate
+    from smolvla.eval.runner import EvalConfig
 
     if remote is not None and async_:
         raise typer.BadParameter("--remote and --async are alternatives: pick one", param_hint="--remote")
@@ -137,7 +163,6 @@ def eval_command(
         videos_per_task=max(videos, 1),
         threads=threads or (1 if async_ else None),
     )
-    server = None
     meta: dict[str, Any] = {
         "checkpoint": str(checkpoint) if checkpoint else None,
         "benchmark": benchmark,
@@ -148,26 +173,11 @@ def eval_command(
         "max_steps": max_steps,
         "path": "remote" if remote else "async_engine" if async_ else "in_process",
     }
+    if remote is not None or async_:
+        meta.update(client_mode=mode, fps=fps, g=g, aggregate=aggregate)
+    client = {"mode": mode, "fps": fps, "g": g, "aggregate": aggregate, "token": token}
     start = time.monotonic()
-    try:
-        if remote is not None or async_:
-            if async_:
-                import torch
-
-                from smolvla.policy.checkpoint import load_policy
-
-                torch.set_num_threads(cfg.threads or 1)
-                server = InProcessServer(load_policy(checkpoint))
-            uri = parse_host_port(remote) if remote else server.uri
-            factory = functools.partial(RemoteDriver, uri, mode=mode, fps=fps, g=g, aggregate=aggregate, token=token)
-            meta.update(client_mode=mode, fps=fps, g=g, aggregate=aggregate)
-        else:
-            factory = functools.partial(load_policy_agent, str(checkpoint))
-        results = evaluate(cfg, factory)
-    finally:
-        if server is not None:
-            meta["server_forward"] = latency_summary(server.predictor.forward_s)
-            server.stop()
+    results = _run(cfg, checkpoint, remote, async_, client, meta)
     meta["wall_seconds"] = round(time.monotonic() - start, 1)
     report = build_report(results, group_function(benchmark), meta)
     json_path, png = write_report(report, out)

@@ -28,7 +28,8 @@ HELD_OUT_SEED = 1000
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """env_names: registry names; episodes per task; fps: the robot client's control rate (wall clock)."""
+    """env_names: registry names; episodes per task; fps: the robot client's control rate in ticks per
+    second of wall clock (None: the env's own rate, 80 for Meta-World, i.e. real time)."""
 
     env_names: tuple[str, ...]
     out_dir: Path
@@ -36,7 +37,7 @@ class DemoConfig:
     max_steps: int = 200
     seed: int = HELD_OUT_SEED
     image_size: int = 64
-    fps: float = 30.0
+    fps: float | None = None
     g: float = 0.7
     compare_sync: bool = True
     videos_per_task: int = 1

@@ -49,7 +49,7 @@ class RemoteDriver:
 
     mode "async": the client keeps executing its queue while the next chunk is computed (sends an
     observation when <= g * chunk_size actions are left); "sync": observe, wait, execute n_action_steps.
-    fps: control ticks per second of wall-clock time (the client's clock; the simulation does not care).
+    fps: control ticks per second of wall-clock time (default: the env's own rate, i.e. real time).
     video_scale: nearest-neighbour upscaling of rollout videos.
     """
 
@@ -58,7 +58,7 @@ class RemoteDriver:
         uri: str,
         *,
         mode: str = "async",
-        fps: float = 30.0,
+        fps: float | None = None,
         g: float = 0.7,
         aggregate: str = "weighted",
         token: str | None = None,
@@ -68,7 +68,9 @@ class RemoteDriver:
         from smolvla.serve.client import ClientConfig  # validates mode, fps, g and aggregate right away
 
         self.uri = uri
-        self._base = ClientConfig(uri=uri, task="-", fps=fps, g=g, aggregate=aggregate, mode=mode, token=token)
+        self.fps = fps
+        # Validated now with a stand-in task (and rate); each env's client gets its own task and rate.
+        self._base = ClientConfig(uri=uri, task="-", fps=fps or 1.0, g=g, aggregate=aggregate, mode=mode, token=token)
         self.connect_timeout_s = connect_timeout_s
         self.video_scale = video_scale
         self._loop = asyncio.new_event_loop()
@@ -90,8 +92,15 @@ class RemoteDriver:
         key = f"{env.name}@{id(env)}"
         if key not in self._clients:
             robot = SimRobot(env, max_steps=max_steps, record=record)
-            client = await self._stack.enter_async_context(RobotClient(robot, replace(self._base, task=env.task)))
-            await client.wait_connected(timeout=self.connect_timeout_s)
+            config = replace(self._base, task=env.task, fps=self.fps or float(env.fps))
+            client = await self._stack.enter_async_context(RobotClient(robot, config))
+            try:
+                await client.wait_connected(timeout=self.connect_timeout_s)
+            except TimeoutError as e:
+                raise ConnectionError(
+                    f"no policy server answered at {self.uri} within {self.connect_timeout_s} s "
+                    "(is `smolvla serve` running there?)"
+                ) from e
             self._clients[key] = (robot, client)
         robot, client = self._clients[key]
         robot.record = record
@@ -102,7 +111,7 @@ class RemoteDriver:
         robot, client = await self._client_for(env, max_steps, video_path is not None)
         t0 = time.monotonic()
         robot.reset(seed)
-        max_ticks = int(TICK_SLACK * robot.max_steps + 10 * self._base.fps)
+        max_ticks = int(TICK_SLACK * robot.max_steps + 10 * client.config.fps)
         stats = await client.run_episode(max_ticks=max_ticks, until=lambda: robot.done)
         seconds = time.monotonic() - t0
         video = None
@@ -111,6 +120,7 @@ class RemoteDriver:
             video = str(write_rollout_video(frames, video_path, env.fps, scale=self.video_scale))
         lat = latency_summary(stats.latencies_s)
         timing = {
+            "fps": client.config.fps,
             "ticks": stats.ticks,
             "executed_actions": stats.executed,
             "hold_steps": robot.hold_steps,
