@@ -33,6 +33,13 @@ def test_options_override_the_preset() -> None:
     assert cfg.optimizer.betas == (0.9, 0.95) and cfg.schedule.warmup_steps == 1000  # untouched preset values
 
 
+def test_schedule_options_override_only_what_is_given() -> None:
+    cfg = build_config("finetune", ["/a"], schedule={"warmup_steps": 200, "decay_steps": 4000, "decay_lr": None})
+    assert (cfg.schedule.warmup_steps, cfg.schedule.decay_steps, cfg.schedule.decay_lr) == (200, 4000, 2.5e-6)
+    with pytest.raises(ValueError, match=r"decay_steps \(100\) must exceed warmup_steps \(200\)"):
+        build_config("finetune", ["/a"], schedule={"warmup_steps": 200, "decay_steps": 100})
+
+
 def test_weights_must_match_datasets() -> None:
     with pytest.raises(typer.BadParameter, match="got 1 --dataset-weight values for 2 --dataset paths"):
         build_config("tiny_cpu", ["/a", "/b"], [1.0])

@@ -37,6 +37,7 @@ def build_config(
     model_preset: str | None = None,
     lr: float | None = None,
     num_workers: int | None = None,
+    schedule: dict[str, Any] | None = None,
     **opts: Any,
 ):
     """The TrainConfig the command runs (separate from the command so it is testable)."""
@@ -57,8 +58,10 @@ def build_config(
         raise typer.BadParameter("--init-path needs --init (checkpoint, lerobot or backbone)")
     if model_preset is not None:
         init_kw["model_preset"] = model_preset
+    schedule_kw = {k: v for k, v in (schedule or {}).items() if v is not None}
     return dataclasses.replace(
         cfg,
+        schedule=dataclasses.replace(cfg.schedule, **schedule_kw) if schedule_kw else cfg.schedule,
         data=dataclasses.replace(cfg.data, **data_kw),
         init=dataclasses.replace(cfg.init, **init_kw) if init_kw else cfg.init,
         optimizer=dataclasses.replace(cfg.optimizer, lr=lr) if lr is not None else cfg.optimizer,
@@ -83,6 +86,9 @@ def register(app: typer.Typer) -> None:
         model_preset: str = typer.Option(None, help="architecture preset for scratch/backbone init"),
         freeze: str = typer.Option(None, help="expert_only | vision_frozen | full"),
         lr: float = typer.Option(None, help="peak learning rate"),
+        warmup_steps: int = typer.Option(None, help="linear warmup steps (schedule)"),
+        decay_steps: int = typer.Option(None, help="step at which the cosine decay reaches --decay-lr"),
+        decay_lr: float = typer.Option(None, help="learning rate at the end of the cosine decay"),
         save_every: int = typer.Option(None),
         keep_last_n: int = typer.Option(None),
         log_every: int = typer.Option(None),
@@ -100,6 +106,7 @@ def register(app: typer.Typer) -> None:
         try:
             cfg = build_config(
                 preset, dataset, dataset_weight, init, init_path, model_preset, lr, num_workers,
+                schedule={"warmup_steps": warmup_steps, "decay_steps": decay_steps, "decay_lr": decay_lr},
                 steps=steps, batch_size=batch_size, seed=seed, output_dir=output_dir, resume=resume,
                 freeze=freeze, save_every=save_every, keep_last_n=keep_last_n, log_every=log_every,
                 device=device, backend=backend, mixed_precision=mixed_precision, tensorboard=tensorboard,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from smolvla.model.config import ConnectorConfig, DecoderConfig, ExpertConfig, ModelConfig, VisionConfig
+from smolvla.model.config import ModelConfig, get_config
 from smolvla.policy.checkpoint import save_policy
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.normalize import NormStats
@@ -33,20 +33,10 @@ ACTION_DIM = 4
 
 
 def demo_model_config() -> ModelConfig:
-    """The demo architecture: 64x64 images in 8x8 patches -> 16 visual tokens, 4-layer decoder of width
-    192, expert of width 144, chunks of 30 actions, 10 Euler steps, 40 language tokens (byte tokenizer:
-    the demo tasks' instructions are at most 34 bytes)."""
-    return ModelConfig(
-        vision=VisionConfig(hidden=128, layers=4, heads=2, mlp=512, image_size=64, patch_size=8),
-        connector=ConnectorConfig(scale_factor=2),
-        decoder=DecoderConfig(
-            hidden=192, layers=4, total_layers=4, heads=4, kv_heads=2, head_dim=32, mlp=576, vocab_size=512
-        ),
-        expert=ExpertConfig(width_factor=0.75, self_attn_every_n_layers=2, mlp_multiple_of=32),
-        chunk_size=30,
-        num_steps=10,
-        max_lang_tokens=40,
-    )
+    """The demo architecture, the model preset "demo": 64x64 images in 8x8 patches -> 16 visual tokens,
+    4-layer decoder of width 192, expert of width 144, chunks of 30 actions, 10 Euler steps, 40 language
+    tokens (byte tokenizer: the demo tasks' instructions are at most 34 bytes)."""
+    return get_config("demo")
 
 
 @dataclass(frozen=True)
