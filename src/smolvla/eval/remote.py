@@ -22,8 +22,8 @@ import numpy as np
 
 from smolvla.envs.base import SimEnv
 from smolvla.eval.scoring import EpisodeResult
-from smolvla.eval.sim_robot import SimRobot
 from smolvla.eval.video import tile_cameras, write_rollout_video
+from smolvla.serve.sim_robot import SimRobot
 
 # A client gives up waiting for a chunk (and holds) after this many ticks beyond the episode's step limit:
 # with a dead server an episode still ends instead of spinning forever.

@@ -279,10 +279,9 @@ class RobotClient:
             stats.executed += 1
             stats.executed_timesteps.append(item.timestep)
             return
+        # Hold: the robot keeps its last commanded position; the clock does not advance, so nothing is replayed.
         stats.hold_ticks += 1
-        if self.last_action is not None:
-            # Hold: re-command the last position; the clock does not advance, so nothing is replayed.
-            self.robot.send_action(self.last_action)
+        self.robot.hold()
 
     async def _maybe_send_observation(self) -> None:
         ws, welcome = self._ws, self.welcome

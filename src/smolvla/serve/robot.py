@@ -21,6 +21,9 @@ class Robot(Protocol):
     `get_observation()` -> {camera key: uint8[H, W, 3], "observation.state": float32[state_dim], "task": str}.
     `send_action(action)` commands float32[action_dim] in raw robot units (for the simulated robot:
     absolute joint position targets). It is called once per control tick and must return within a tick.
+    `hold()` is the control tick on which the client has no action to execute (its queue ran empty): the
+    robot keeps its last commanded position. What that means is the robot's business (re-command an
+    absolute target; zero displacement for delta actions), which is why it is not a `send_action`.
     """
 
     camera_shapes: dict[str, tuple[int, int, int]]
@@ -30,6 +33,8 @@ class Robot(Protocol):
     def get_observation(self) -> dict[str, Any]: ...
 
     def send_action(self, action: np.ndarray) -> None: ...
+
+    def hold(self) -> None: ...
 
 
 class ReachingRobot:
@@ -101,6 +106,11 @@ class ReachingRobot:
         self.q = (self.q + step).astype(np.float32)
         self.sent_actions.append(action.astype(np.float32).copy())
         self.ticks += 1
+
+    def hold(self) -> None:
+        """A tick with no new command: keep servoing to the last target (no-op before the first command)."""
+        if self.sent_actions:
+            self.send_action(self.sent_actions[-1])
 
     @property
     def success(self) -> bool:

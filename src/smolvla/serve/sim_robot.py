@@ -1,46 +1,123 @@
-"""A simulation environment (`smolvla.envs.SimEnv`) driven as a `Robot` by the async client.
+"""A `SimEnv` seen as the async engine's `Robot`: the robot client drives the simulation.
 
-Duck-typed on the SimEnv interface (camera_keys, image_size, state_dim, action_dim, reset(seed) -> obs,
-step(action) -> (obs, reward, terminated, truncated, info)) so this module needs neither the simulators
-nor `smolvla.envs` itself, and stays importable on a robot computer. Numpy only.
+`get_observation()` returns the latest observation; `send_action(a)` advances the simulation by one control
+step with a new action; `hold()` advances it by one control step keeping the last commanded position (the
+client calls it on ticks when its queue is empty). What a hold means depends on the action space:
+
+- absolute position targets (e.g. SO-101 joints): re-commanding the target holds the arm, so the env is
+  stepped with the repeated action;
+- displacement actions (Meta-World: [dx, dy, dz, gripper]): repeating the last displacement would keep the
+  arm moving, so a hold steps the env with zero displacement and the last gripper effort (time passes, the
+  arm stands still, a grasped object stays grasped).
+
+Before the first action of an episode there is no commanded position to keep: a hold then leaves the
+simulation where it is (no step), as a real robot that has not been commanded yet stays put.
+
+Duck-typed on the SimEnv interface and numpy-only, so it imports without torch or any simulator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from smolvla.envs.base import SimEnv
 
-class SimEnvRobot:
-    """One `send_action` = one `env.step`. The episode ends (`done`) on success, failure or the time limit;
-    the client's `run_episode(until=lambda: robot.done)` stops there, and a further action is an error."""
+# Maps the last executed action float32[action_dim] to the action that holds the robot still.
+HoldFn = Callable[[np.ndarray], np.ndarray]
 
-    def __init__(self, env: Any) -> None:
+
+def repeat_hold(action: np.ndarray) -> np.ndarray:
+    """Hold for absolute-target action spaces: command the same target again."""
+    return action
+
+
+def displacement_hold(action: np.ndarray) -> np.ndarray:
+    """Hold for Meta-World's [dx, dy, dz, gripper] actions: no displacement, same gripper effort."""
+    held = np.zeros_like(action)
+    held[-1] = action[-1]
+    return held
+
+
+def default_hold(env: SimEnv) -> HoldFn:
+    """The hold of an env's action space (Meta-World moves by displacements; the others take targets)."""
+    return displacement_hold if env.name.startswith("metaworld/") else repeat_hold
+
+
+class SimRobot:
+    """Wraps `env` as a `smolvla.serve.robot.Robot` for one episode at a time.
+
+    `reset(seed)` starts an episode; the episode is `done` on success, failure, `max_steps` env steps or the
+    env's own time limit, after which `send_action` raises. `frames` keeps every observation of the episode
+    (for a rollout video) when `record` is true.
+    """
+
+    def __init__(
+        self, env: SimEnv, max_steps: int | None = None, hold: HoldFn | None = None, record: bool = False
+    ) -> None:
+        limit = env.max_episode_steps if max_steps is None else max_steps
+        if not 0 < limit <= env.max_episode_steps:
+            raise ValueError(f"max_steps must be in [1, {env.max_episode_steps}] for {env.name}, got {max_steps}")
         self.env = env
-        self.camera_shapes = {key: (env.image_size, env.image_size, 3) for key in env.camera_keys}
-        self.state_dim, self.action_dim = env.state_dim, env.action_dim
-        self.task: str = env.task
+        self.max_steps = limit
+        self.hold_fn = hold or default_hold(env)
+        self.record = record
+        self.camera_shapes = {k: (env.image_size, env.image_size, 3) for k in env.camera_keys}
+        self.state_dim = env.state_dim
+        self.action_dim = env.action_dim
         self._obs: dict[str, Any] | None = None
-        self.done = self.success = False
+        self._last_sent: np.ndarray | None = None
         self.steps = 0
+        self.hold_steps = 0
+        self.done = False
+        self.info: dict[str, Any] = {"success": False}
+        self.frames: list[dict[str, Any]] = []
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None) -> dict[str, Any]:
+        """Start an episode from `seed`; returns the first observation."""
         self._obs = self.env.reset(seed)
-        self.done = self.success = False
-        self.steps = 0
+        self._last_sent = None
+        self.steps = self.hold_steps = 0
+        self.done = False
+        self.info = {"success": False}
+        self.frames = [self._obs] if self.record else []
+        return self._obs
+
+    @property
+    def success(self) -> bool:
+        return bool(self.info["success"])
 
     def get_observation(self) -> dict[str, Any]:
         if self._obs is None:
-            raise RuntimeError("SimEnvRobot: call reset(seed) before get_observation()")
+            raise RuntimeError(f"SimRobot({self.env.name}): call reset() before get_observation()")
         return self._obs
 
     def send_action(self, action: np.ndarray) -> None:
+        """One control tick: float32[action_dim] (raw units) -> one env step."""
+        self._check_running("send_action")
+        self._last_sent = np.asarray(action, dtype=np.float32)
+        self._step(self._last_sent)
+
+    def _check_running(self, what: str) -> None:
         if self._obs is None:
-            raise RuntimeError("SimEnvRobot: call reset(seed) before send_action()")
+            raise RuntimeError(f"SimRobot({self.env.name}): call reset() before {what}()")
         if self.done:
-            raise RuntimeError(f"SimEnvRobot: the episode ended after {self.steps} steps; call reset(seed)")
-        self._obs, _, terminated, truncated, info = self.env.step(action)
+            raise RuntimeError(f"SimRobot({self.env.name}): episode ended after {self.steps} steps; call reset()")
+
+    def hold(self) -> None:
+        """One control tick keeping the last commanded position (no-op before the first action)."""
+        self._check_running("hold")
+        if self._last_sent is None:
+            return
+        self.hold_steps += 1
+        self._step(self.hold_fn(self._last_sent))
+
+    def _step(self, action: np.ndarray) -> None:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        self._obs, self.info = obs, info
         self.steps += 1
-        self.success = bool(info.get("success", False))
-        self.done = bool(terminated or truncated)
+        if self.record:
+            self.frames.append(obs)
+        self.done = terminated or truncated or self.steps >= self.max_steps

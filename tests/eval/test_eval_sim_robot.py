@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from eval_helpers import LineEnv
 
-from smolvla.eval.sim_robot import SimRobot, default_hold, displacement_hold, repeat_hold
 from smolvla.serve.robot import Robot
+from smolvla.serve.sim_robot import SimRobot, default_hold, displacement_hold, repeat_hold
 
 
 def test_is_a_robot_and_steps_the_env():
@@ -22,16 +22,30 @@ def test_is_a_robot_and_steps_the_env():
     assert robot.steps == 1 and not robot.done and len(robot.frames) == 2
 
 
-def test_hold_is_the_same_object_resent():
+def test_hold_steps_the_env_with_the_hold_of_the_last_action():
     env = LineEnv()
     robot = SimRobot(env, hold=lambda a: np.zeros_like(a))
     robot.reset(0)
-    a = np.array([0.1], np.float32)
-    robot.send_action(a)
-    robot.send_action(a)  # the client re-sends its last action object when its queue is empty
-    robot.send_action(np.array([0.1], np.float32))  # equal values, new action: not a hold
+    robot.hold()  # nothing commanded yet: the simulation stays where it is
+    assert robot.steps == 0 and env.actions == []
+    robot.send_action(np.array([0.1], np.float32))
+    robot.hold()  # the client's queue ran empty: zero displacement here
+    robot.send_action(np.array([0.1], np.float32))
     assert env.actions == pytest.approx([0.1, 0.0, 0.1])
     assert robot.hold_steps == 1 and robot.steps == 3
+
+
+def test_reaching_robot_hold_keeps_servoing_to_the_last_target():
+    from smolvla.serve.robot import ReachingRobot
+
+    robot = ReachingRobot(n_joints=2, max_step=0.1, seed=0)
+    robot.hold()
+    assert robot.ticks == 0
+    target = robot.q + np.float32(0.15)
+    robot.send_action(target)
+    robot.hold()
+    np.testing.assert_allclose(robot.q, target, atol=1e-6)
+    assert robot.ticks == 2 and all(np.array_equal(a, target) for a in robot.sent_actions)
 
 
 def test_hold_functions():
@@ -61,5 +75,7 @@ def test_errors():
     robot = SimRobot(LineEnv())
     with pytest.raises(RuntimeError, match=r"call reset\(\) before get_observation"):
         robot.get_observation()
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before hold"):
+        robot.hold()
     with pytest.raises(RuntimeError, match=r"call reset\(\) before send_action"):
         robot.send_action(np.zeros(1, np.float32))
