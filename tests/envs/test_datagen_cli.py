@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from smolvla.cli import eval as eval_cli
+from smolvla.cli import datagen as datagen_cli
 
 
 @pytest.fixture()
@@ -19,7 +19,7 @@ def app() -> typer.Typer:
     def _root() -> None:
         """Test root so `datagen` stays a named subcommand."""
 
-    eval_cli.register(app)
+    datagen_cli.register(app)
     return app
 
 

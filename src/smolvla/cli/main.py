@@ -13,7 +13,7 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="SmolVLA: offline-first VLA policy toolkit.")
 
 # Modules under smolvla.cli that contribute subcommands, each with `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("policy", "data", "train", "serve", "eval", "evaluate", "demo")
+COMMAND_MODULES = ("policy", "data", "train", "serve", "datagen", "evaluate", "demo")
 
 
 @app.callback()

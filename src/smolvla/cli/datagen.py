@@ -1,4 +1,4 @@
-"""`smolvla` subcommands for the eval area: scripted demonstration generation (`datagen`)."""
+"""`smolvla datagen`: scripted demonstration generation into LeRobot v3.0 datasets."""
 
 from __future__ import annotations
 
