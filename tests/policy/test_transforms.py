@@ -89,3 +89,17 @@ def test_output_chain_mirrors_input_chain() -> None:
     assert y.shape == (2, 10, 32) and torch.equal(y[..., 3:], torch.zeros(2, 10, 29))
     assert torch.allclose(chain_out(y), x, atol=1e-6)
     assert torch.equal(Identity()(x), x)
+
+
+def test_frames_to_images_layout_and_range():
+    import numpy as np
+
+    from smolvla.policy.transforms import frames_to_images
+
+    frames = np.zeros((1, 2, 3, 3), np.uint8)
+    frames[0, 1, 2] = [255, 51, 0]  # pixel (row 1, col 2)
+    out = frames_to_images(frames)
+    assert out.shape == (1, 3, 2, 3) and out.dtype == torch.float32
+    assert out[0, :, 1, 2].tolist() == pytest.approx([1.0, 0.2, 0.0])
+    with pytest.raises(ValueError, match=r"camera frames must be uint8\[B, H, W, 3\], got float32\[1, 2, 3, 3\]"):
+        frames_to_images(frames.astype(np.float32))

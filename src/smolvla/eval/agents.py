@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from smolvla.policy.policy import SmolVLAPolicy
+from smolvla.policy.transforms import frames_to_images
 from smolvla.types import OBS_IMAGES_PREFIX, OBS_STATE, TASK
 
 
@@ -35,7 +36,7 @@ def obs_to_batch(obs: dict[str, Any], camera_keys: tuple[str, ...]) -> dict[str,
         img = np.asarray(obs[key])
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
             raise ValueError(f"{key}: expected uint8[H, W, 3], got {img.dtype}{list(img.shape)}")
-        batch[key] = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        batch[key] = frames_to_images(img[None])
     batch[OBS_STATE] = torch.as_tensor(np.asarray(obs[OBS_STATE], dtype=np.float32)).unsqueeze(0)
     batch[TASK] = [obs[TASK]]
     return batch

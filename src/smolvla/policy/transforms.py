@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
@@ -38,6 +39,14 @@ def resize_with_pad(images: torch.Tensor, size: int) -> torch.Tensor:
     resized = F.interpolate(images, size=(new_h, new_w), mode="bilinear", align_corners=False)
     pad_h, pad_w = max(0, size - new_h), max(0, size - new_w)
     return F.pad(resized, (pad_w, 0, pad_h, 0), value=0.0)
+
+
+def frames_to_images(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Camera frames as robots and simulators give them, uint8[B, H, W, 3] (HWC, RGB), -> the policy's image
+    layout float32[B, 3, H, W] in [0, 1]."""
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"camera frames must be uint8[B, H, W, 3], got {frames.dtype}{list(frames.shape)}")
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 @dataclass(frozen=True)

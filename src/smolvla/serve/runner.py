@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from smolvla.policy.transforms import frames_to_images
 from smolvla.serve.spec import ServerSpec
 from smolvla.types import OBS_STATE, TASK
 
@@ -50,8 +51,7 @@ class PolicyRunner:
         -> float32[B, spec.chunk_size, action_dim] in raw action units."""
         batch: dict[str, Any] = {}
         for key, frames in images.items():
-            # (B, H, W, 3) uint8 -> (B, 3, H, W) float in [0, 1], the policy's image convention.
-            batch[key] = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            batch[key] = frames_to_images(frames, self.device)
         batch[OBS_STATE] = torch.from_numpy(state).to(self.device)
         batch[TASK] = list(tasks)
         with torch.inference_mode():
