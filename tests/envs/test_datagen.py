@@ -42,7 +42,9 @@ def test_datagen_writes_readable_dataset(tmp_path, require_sim) -> None:
     assert (rep.attempts, rep.successes, len(rep.kept)) == (2, 2, 2)
     episodes = list(iter_kept_episodes(reports))
     assert [e.seed for e in episodes] == [0, 1]
-    assert write_dataset(episodes, tmp_path / "ds", robot_type="metaworld") == 2
+    ticks = []
+    assert write_dataset(episodes, tmp_path / "ds", robot_type="metaworld", progress=ticks.append) == 2
+    assert ticks == [1, 1]
 
     ds = LeRobotDataset(tmp_path / "ds", return_uint8=True)
     assert ds.num_episodes == 2 and len(ds) == sum(len(e) for e in episodes) and ds.fps == 80

@@ -38,6 +38,18 @@ def test_argument_errors(args, message):
     assert message in re.sub(r"[\s│]+", " ", result.output)
 
 
+def test_n_action_steps_is_checked_against_the_checkpoint(tmp_path):
+    from smolvla.policy.checkpoint import save_policy
+    from smolvla.policy.testing import make_tiny_policy
+
+    ckpt = save_policy(make_tiny_policy(), tmp_path / "policy")  # chunk of 10
+    result = _eval("--checkpoint", str(ckpt), "--tasks", "drawer-close-v3", "--n-action-steps", "11")
+    assert result.exit_code == 2
+    assert "n_action_steps must be in [1, chunk_size=10], got 11" in re.sub(r"[\s│]+", " ", result.output)
+    result = _eval("--remote", "127.0.0.1:9", "--n-action-steps", "5")
+    assert result.exit_code == 2 and "server's setting" in re.sub(r"[\s│]+", " ", result.output)
+
+
 def test_parse_host_port():
     assert parse_host_port("10.0.0.2:8765") == "ws://10.0.0.2:8765"
     assert parse_host_port("wss://robot.lan:443") == "wss://robot.lan:443"
@@ -59,11 +71,13 @@ def test_eval_one_short_metaworld_episode(tmp_path, path):
         with InProcessServer(load_policy(ckpt)) as server:
             result = _eval(*args, "--remote", f"127.0.0.1:{server.port}", "--fps", "100")
     else:
-        args += ["--checkpoint", str(ckpt)] + (["--async", "--fps", "100"] if path == "async_engine" else [])
+        args += ["--checkpoint", str(ckpt), "--n-action-steps", "2"]
+        args += ["--async", "--fps", "100"] if path == "async_engine" else []
         result = _eval(*args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["meta"]["path"] == path
+    assert report["meta"]["n_action_steps"] == (None if path == "remote" else 2)
     assert list(report["per_task"]) == ["metaworld/drawer-close-v3"]
     assert report["per_group_success_rate"] == {"easy": report["per_task"]["metaworld/drawer-close-v3"]["success_rate"]}
     (episode,) = report["episodes"]

@@ -75,6 +75,22 @@ def test_select_action_serves_n_action_steps_then_replans(policy, monkeypatch) -
     assert len(policy._queue) == 0
 
 
+def test_set_n_action_steps_replans_after_n(monkeypatch) -> None:
+    pol = make_tiny_policy(camera_keys=CAMS, state_dim=5, action_dim=4, n_action_steps=3, seed=1)
+    batch = make_fake_batch(pol.config)
+    calls = []
+    monkeypatch.setattr(pol.model, "sample_actions", lambda **kw: calls.append(1) or torch.zeros(2, 10, 32))
+    pol.select_action(batch)
+    pol.set_n_action_steps(1)  # drops the queued rest of the old chunk
+    assert pol.config.n_action_steps == 1 and len(calls) == 1
+    for _ in range(3):
+        pol.select_action(batch)
+    assert len(calls) == 4
+    with pytest.raises(ValueError, match=r"n_action_steps must be in \[1, chunk_size=10\], got 11"):
+        pol.set_n_action_steps(11)
+    assert pol.config.n_action_steps == 1
+
+
 def test_loss_golden_masking(policy, monkeypatch) -> None:
     """Padded timesteps and padded action dims contribute nothing to the mean."""
     per = torch.arange(2 * 10 * 32, dtype=torch.float32).reshape(2, 10, 32)

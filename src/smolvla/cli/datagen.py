@@ -36,7 +36,7 @@ def datagen(
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="step limit per episode"),
 ) -> None:
     """Roll out scripted experts and write the successful episodes as a LeRobot v3.0 dataset."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from tqdm import tqdm
 
     from smolvla.envs.datagen import DatagenConfig, generate, iter_kept_episodes, scratch_dir, write_dataset
     from smolvla.envs.registry import resolve_tasks
@@ -58,12 +58,13 @@ def datagen(
     if (out / "meta" / "info.json").exists():
         raise typer.BadParameter(f"{out} already holds a dataset; choose a new --out", param_hint="--out")
     start = time.monotonic()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with scratch_dir() as scratch, Progress(*columns) as bar:
-        job = bar.add_task(f"expert episodes ({len(names)} tasks)", total=episodes * len(names))
-        reports = generate(cfg, Path(scratch), progress=lambda n: bar.advance(job, n))
-        bar.update(job, description="writing dataset")
-        written = write_dataset(iter_kept_episodes(reports), out, robot_type=benchmark)
+    # tqdm rather than a rich live display: it also reports into a log file when stderr is not a terminal.
+    with scratch_dir() as scratch:
+        with tqdm(total=episodes * len(names), desc=f"expert episodes ({len(names)} tasks)", unit="ep") as bar:
+            reports = generate(cfg, Path(scratch), progress=bar.update)
+        kept = sum(len(r.kept) for r in reports.values())
+        with tqdm(total=kept, desc="writing dataset", unit="ep") as bar:
+            written = write_dataset(iter_kept_episodes(reports), out, robot_type=benchmark, progress=bar.update)
     summary = {
         "out": str(out),
         "episodes_written": written,

@@ -22,12 +22,24 @@ def register(app: typer.Typer) -> None:
     app.command(name="eval")(eval_command)
 
 
-def load_policy_agent(checkpoint: str) -> Any:
-    """Agent factory for worker processes (module-level so it pickles): the policy in `checkpoint`, on CPU."""
-    from smolvla.eval.agents import PolicyAgent
+def load_eval_policy(checkpoint: str | Path, n_action_steps: int | None = None) -> Any:
+    """The policy in `checkpoint` on CPU, executing `n_action_steps` per chunk if given (else as saved)."""
     from smolvla.policy.checkpoint import load_policy
 
-    return PolicyAgent(load_policy(checkpoint))
+    policy = load_policy(checkpoint)
+    if n_action_steps is not None:
+        try:
+            policy.set_n_action_steps(n_action_steps)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
+    return policy
+
+
+def load_policy_agent(checkpoint: str, n_action_steps: int | None = None) -> Any:
+    """Agent factory for worker processes (module-level so it pickles): the policy in `checkpoint`, on CPU."""
+    from smolvla.eval.agents import PolicyAgent
+
+    return PolicyAgent(load_eval_policy(checkpoint, n_action_steps))
 
 
 def group_function(benchmark: str):
@@ -81,22 +93,31 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
     Console().print(table)
 
 
-def _run(cfg, checkpoint: Path | None, remote: str | None, async_: bool, client: dict, meta: dict) -> list:
+def _run(
+    cfg, checkpoint: Path | None, remote: str | None, async_: bool, client: dict, meta: dict, n_action_steps: int | None
+) -> list:
     """Play every episode of `cfg` in-process, through an in-process server (--async) or a remote one.
     With --async the server's forward-pass times go into meta["server_forward"]."""
     from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
     from smolvla.eval.runner import evaluate
 
     if remote is None and not async_:
-        return evaluate(cfg, functools.partial(load_policy_agent, str(checkpoint)))
+        if n_action_steps is not None:  # fail here, not inside every worker process
+            from dataclasses import replace
+
+            from smolvla.policy.checkpoint import load_policy_config
+
+            try:
+                replace(load_policy_config(checkpoint), n_action_steps=n_action_steps)
+            except ValueError as e:
+                raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
+        return evaluate(cfg, functools.partial(load_policy_agent, str(checkpoint), n_action_steps))
     if remote is not None:
         return evaluate(cfg, functools.partial(RemoteDriver, parse_host_port(remote), **client))
     import torch
 
-    from smolvla.policy.checkpoint import load_policy
-
     torch.set_num_threads(cfg.threads or 1)  # the server's forward passes run in this process
-    server = InProcessServer(load_policy(checkpoint))
+    server = InProcessServer(load_eval_policy(checkpoint, n_action_steps))
     try:
         return evaluate(cfg, functools.partial(RemoteDriver, server.uri, **client))
     finally:
@@ -130,6 +151,12 @@ def eval_command(
     g: float = typer.Option(0.7, help="client sends an observation when <= g * chunk_size actions remain"),
     aggregate: str = typer.Option("weighted", help="overlap merge: weighted, latest, average, conservative"),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="shared secret for --remote"),
+    n_action_steps: int | None = typer.Option(
+        None,
+        min=1,
+        help="actions executed per predicted chunk before re-planning (default: the checkpoint's; the sync "
+        "client's chunk cut with --async)",
+    ),
     threads: int | None = typer.Option(
         None,
         min=1,
@@ -148,6 +175,10 @@ def eval_command(
         raise typer.BadParameter("give --checkpoint (or --remote HOST:PORT for a running server)")
     if remote is not None and checkpoint is not None:
         raise typer.BadParameter("--remote evaluates the server's policy; drop --checkpoint", param_hint="--remote")
+    if remote is not None and n_action_steps is not None:
+        raise typer.BadParameter(
+            "--n-action-steps is the server's setting with --remote; drop it", param_hint="--n-action-steps"
+        )
     try:
         envs = resolve_tasks(benchmark, tasks)
     except ValueError as e:
@@ -171,13 +202,14 @@ def eval_command(
         "seed": seed,
         "image_size": image_size,
         "max_steps": max_steps,
+        "n_action_steps": n_action_steps,
         "path": "remote" if remote else "async_engine" if async_ else "in_process",
     }
     if remote is not None or async_:
         meta.update(client_mode=mode, fps=fps, g=g, aggregate=aggregate)
     client = {"mode": mode, "fps": fps, "g": g, "aggregate": aggregate, "token": token}
     start = time.monotonic()
-    results = _run(cfg, checkpoint, remote, async_, client, meta)
+    results = _run(cfg, checkpoint, remote, async_, client, meta, n_action_steps)
     meta["wall_seconds"] = round(time.monotonic() - start, 1)
     report = build_report(results, group_function(benchmark), meta)
     json_path, png = write_report(report, out)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from smolvla.envs.episode_io import load_episode, save_episode
+from smolvla.envs.orphans import exit_with_parent
 from smolvla.envs.registry import make_env
 from smolvla.envs.rollout import Episode, expert_episode
 from smolvla.types import OBS_IMAGES_PREFIX
@@ -135,7 +137,11 @@ def generate(cfg: DatagenConfig, scratch: Path, progress: Callable[[int], None] 
     """Run the experts; returns env name -> report whose `kept` lists episode files (first N successes)."""
     reports = {name: TaskReport(name) for name in cfg.env_names}
     ctx = multiprocessing.get_context("spawn")  # fresh processes: no GL context or torch state inherited
-    pool: cf.Executor = cf.ProcessPoolExecutor(cfg.workers, mp_context=ctx) if cfg.workers > 1 else _InlineExecutor()
+    pool: cf.Executor = (
+        cf.ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=exit_with_parent, initargs=(os.getpid(),))
+        if cfg.workers > 1
+        else _InlineExecutor()
+    )
     with pool:
         pending: set[cf.Future] = set()
 
@@ -187,10 +193,16 @@ def episode_features(episode: Episode) -> dict[str, dict]:
     return feats
 
 
-def write_dataset(episodes: Iterable[Episode], root: Path, robot_type: str | None = None) -> int:
+def write_dataset(
+    episodes: Iterable[Episode],
+    root: Path,
+    robot_type: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write episodes into a new LeRobot v3.0 dataset at `root` (one task string per episode's task).
 
-    All episodes must share fps and array layout (the writer checks shapes). Returns the episode count.
+    All episodes must share fps and array layout (the writer checks shapes). Returns the episode count;
+    `progress(1)` is called after each episode is written.
     """
     from smolvla.data.writer import DatasetWriter  # torch-importing; only the parent process writes
 
@@ -208,6 +220,8 @@ def write_dataset(episodes: Iterable[Episode], root: Path, robot_type: str | Non
             )
         writer.add_episode({**episode.frames, REWARD_KEY: episode.rewards}, task=episode.task)
         count += 1
+        if progress is not None:
+            progress(1)
     if writer is None:
         raise ValueError(f"no episodes to write to {root}")
     return count

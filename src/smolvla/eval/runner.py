@@ -18,6 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from smolvla.envs.base import SimEnv
+from smolvla.envs.orphans import exit_with_parent
 from smolvla.envs.registry import make_env
 from smolvla.eval.agents import Agent
 from smolvla.eval.scoring import EpisodeResult
@@ -107,8 +108,11 @@ def run_episode(env: SimEnv, agent: Agent, seed: int, max_steps: int | None, vid
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(factory: AgentFactory, cfg: EvalConfig, threads: int) -> None:
+def _worker_init(factory: AgentFactory, cfg: EvalConfig, threads: int, parent_pid: int | None = None) -> None:
     import torch
+
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
 
     torch.set_num_threads(threads)
     _WORKER.update(agent=factory(), envs={}, cfg=cfg)
@@ -155,7 +159,7 @@ def iter_results(cfg: EvalConfig, factory: AgentFactory) -> Iterator[EpisodeResu
         return
     # spawn, not fork: MuJoCo GL contexts and torch thread pools do not survive a fork.
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, cfg, threads)) as pool:
+    with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, cfg, threads, os.getpid())) as pool:
         yield from pool.imap_unordered(_worker_run, jobs)
 
 

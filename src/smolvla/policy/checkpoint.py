@@ -91,6 +91,14 @@ def load_policy(
     return policy.to(device=device, dtype=dtype)
 
 
+def load_policy_config(path: str | Path) -> PolicyConfig:
+    """Only the config of a directory written by `save_policy` (no weights read)."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"not a policy checkpoint (no {CONFIG_FILE}): {path}")
+    return PolicyConfig.from_dict(read_json(path / CONFIG_FILE))
+
+
 def uninitialised_model(cfg: ModelConfig) -> SmolVLAModel:
     """A model whose parameters are allocated but not initialised, for loaders that overwrite every one.
 

@@ -15,6 +15,7 @@ without native bf16 is several times slower in it).
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -101,6 +102,14 @@ class SmolVLAPolicy(nn.Module):
     def reset(self) -> None:
         """Forget queued actions (start of an episode)."""
         self._queue.clear()
+
+    def set_n_action_steps(self, n: int) -> None:
+        """Execute `n` actions of each chunk before re-planning (1..chunk_size; validated by the config).
+
+        Re-planning more often trades compute for closed-loop reactions: a chunk is predicted open loop,
+        so precise tasks often do better with fewer executed steps than the chunk holds."""
+        self.config = replace(self.config, n_action_steps=int(n))
+        self.reset()
 
     # ------------------------------------------------------------------------------------------ training
     def compute_loss(
