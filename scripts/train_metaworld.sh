@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Meta-World multi-task recipe on a CPU (the MT10 result in docs/results.md):
+# Meta-World multi-task recipe on a CPU (the MT10/MT50 results in docs/results.md):
 #   scripted-expert demos of a task set -> a random "demo"-architecture policy with a 64-token language
-#   budget (the longest MT50 instruction is 63 bytes) -> `smolvla train` -> `smolvla eval` on held-out seeds.
+#   budget (the longest MT50 instruction is 63 bytes) -> `smolvla train` (cosine decay to the last step)
+#   -> `smolvla eval` on held-out seeds, re-planning every N_ACTION_STEPS actions.
 # Override with env vars, e.g. TASKS=mt50 EVAL_EPISODES=5 WORK=/tmp/mt50 scripts/train_metaworld.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,9 @@ EPISODES=${EPISODES:-20}
 STEPS=${STEPS:-5000}
 BATCH=${BATCH:-8}
 LR=${LR:-0.0005}
+WARMUP=${WARMUP:-500}
+DECAY_LR=${DECAY_LR:-0.00001}
+N_ACTION_STEPS=${N_ACTION_STEPS:-10}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 WORKERS=${WORKERS:-2}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -29,7 +33,9 @@ from smolvla.model.config import get_config
 write_init_checkpoint('$WORK/init', model=replace(get_config('demo'), max_lang_tokens=64), seed=0)"
 "$BIN/smolvla" train --preset finetune --freeze full --init checkpoint --init-path "$WORK/init" \
   --dataset "$WORK/dataset" --lr "$LR" --batch-size "$BATCH" --steps "$STEPS" --save-every "$STEPS" \
+  --warmup-steps "$WARMUP" --decay-steps "$STEPS" --decay-lr "$DECAY_LR" \
   --log-every 100 --output-dir "$WORK/train"
 "$BIN/smolvla" eval --checkpoint "$WORK/train/checkpoints/$(printf %08d "$STEPS")/pretrained_model" \
   --tasks "$TASKS" --episodes "$EVAL_EPISODES" --seed 1000 --max-steps 300 --workers "$WORKERS" --threads 1 \
+  --n-action-steps "$N_ACTION_STEPS" \
   --out "$WORK/eval"

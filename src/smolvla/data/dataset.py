@@ -8,7 +8,13 @@ Item layout (keys as LeRobot, for a dataset with cameras C, vectors V of width D
                           value there repeats the episode's first/last frame, it is NOT zero)
     "timestamp"           float32[] ; "frame_index", "episode_index", "index", "task_index" int64[]
     "task"                str
-Works for v3.0 and v2.1/v2.0 datasets (see meta.py); video decoding is in video.py.
+    "<image feature>"     (PNG-in-parquet cameras, dtype "image") float32[3, H, W] like a video camera, but
+                          with deltas always float32[k, 3, H, W], also for k == 1: LeRobot stacks the rows of
+                          these keys like vector columns and squeezes only video queries
+Key order is LeRobot's: video cameras first, then the parquet columns in info.json order (image cameras
+included), then the `_is_pad` masks, then "task".
+Works for v3.0 and v2.1/v2.0 datasets (see meta.py); video decoding is in video.py, PNG decoding (and what
+stays in memory for image features) in images.py.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import torch
 
+from smolvla.data.images import ImageColumn, check_image_column
 from smolvla.data.meta import CAMERA_DTYPES, DatasetFormatError, DatasetMeta, column_to_numpy, load_meta, read_parquet
 from smolvla.data.video import DEFAULT_TOLERANCE_S, decode_frames
 
@@ -84,11 +92,11 @@ class LeRobotDataset(torch.utils.data.Dataset):
         bad = [e for e in self.episodes if not 0 <= e < n_ep]
         if bad:
             raise ValueError(f"episodes {bad} out of range: the dataset has {n_ep} episodes (0..{n_ep - 1})")
-        image_feats = [k for k, f in self.features.items() if f["dtype"] == "image"]
-        if image_feats:
-            raise NotImplementedError(f"{self.root}: PNG-in-parquet 'image' features are not supported: {image_feats}")
         self._check_files_exist()
+        self._images: dict[str, ImageColumn] = {}
         self._columns = self._load_frames()
+        # keys of one parquet row, in info.json order (LeRobot's item order for them)
+        self._row_keys = [k for k in self.features if k in self._columns or k in self._images]
         self._row_of_index = np.full(self.meta.total_frames, -1, dtype=np.int64)
         self._row_of_index[self._columns["index"]] = np.arange(len(self._columns["index"]))
 
@@ -131,19 +139,26 @@ class LeRobotDataset(torch.utils.data.Dataset):
         wanted = [k for k, f in self.features.items() if f["dtype"] not in CAMERA_DTYPES]
         paths = sorted({str(eps["data_path"][e]) for e in self.episodes})
         selected = set(self.episodes)
+        image_keys = self.meta.image_keys
         parts: dict[str, list[np.ndarray]] = {k: [] for k in wanted}
+        image_parts: dict[str, list] = {k: [] for k in image_keys}
         for rel in paths:
             path = self.root / rel
             table = read_parquet(path)
-            missing = [k for k in wanted if k not in table.column_names]
+            missing = [k for k in wanted + image_keys if k not in table.column_names]
             if missing:
                 raise DatasetFormatError(f"{path}: features {missing} declared in info.json are missing from the file")
             ep_col = column_to_numpy(table, "episode_index", path)
             keep = np.isin(ep_col, list(selected))
             for k in wanted:
                 parts[k].append(column_to_numpy(table, k, path)[keep])
+            for k in image_keys:  # kept compressed; decoded per item
+                col = check_image_column(table.column(k), path, k).filter(pa.array(keep))
+                image_parts[k].append((path, col, np.nonzero(keep)[0]))
             self._check_episode_rows(path, ep_col[keep], parts["index"][-1])
         cols = {k: np.concatenate(v) for k, v in parts.items()}
+        for k in image_keys:
+            self._images[k] = ImageColumn(k, self.features[k]["shape"], self.root, image_parts[k])
         for k in wanted:
             shape = tuple(self.features[k]["shape"])
             want = {(len(cols[k]), *shape)} | ({(len(cols[k]),)} if shape == (1,) else set())  # [1]: scalar or list
@@ -185,6 +200,17 @@ class LeRobotDataset(torch.utils.data.Dataset):
         out = frames if self.return_uint8 else frames.to(torch.float32) / 255.0
         return self.image_transforms(out) if self.image_transforms is not None else out
 
+    def _image(self, key: str, rows: np.ndarray | None, row: int, ep: int) -> torch.Tensor:
+        """Image feature at the query `rows` (float32[k, 3, H, W]) or, when None, at `row` (float32[3, H, W])."""
+        index, col = self._columns["index"], self._images[key]
+        if rows is None:
+            frames = torch.from_numpy(col.decode(row, ep, int(index[row])))
+        else:
+            uniq, inverse = np.unique(rows, return_inverse=True)  # padded queries repeat an edge frame: decode once
+            frames = torch.from_numpy(np.stack([col.decode(r, ep, int(index[r])) for r in uniq])[inverse])
+        out = frames if self.return_uint8 else frames.to(torch.float32) / 255.0
+        return self.image_transforms(out) if self.image_transforms is not None else out
+
     def __getitem__(self, i: int) -> dict:
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} out of range for a dataset of {len(self)} frames")
@@ -200,11 +226,14 @@ class LeRobotDataset(torch.utils.data.Dataset):
                 item[key] = self._camera(key, ep, cols["timestamp"][rows])
             else:
                 item[key] = self._camera(key, ep, cols["timestamp"][row : row + 1])
-        for key, col in cols.items():
-            if key in self.delta_indices:
-                item[key] = torch.from_numpy(col[self._query_rows(key, g, a, b)[0]].copy())
+        for key in self._row_keys:
+            rows = self._query_rows(key, g, a, b)[0] if key in self.delta_indices else None
+            if key in self._images:  # [k, 3, H, W] with deltas (never squeezed, as LeRobot), else [3, H, W]
+                item[key] = self._image(key, rows, row, ep)
+            elif rows is not None:
+                item[key] = torch.from_numpy(cols[key][rows].copy())
             else:
-                item[key] = torch.from_numpy(np.array(col[row]))
+                item[key] = torch.from_numpy(np.array(cols[key][row]))
         pads = {f"{k}_is_pad": torch.from_numpy(self._query_rows(k, g, a, b)[1]) for k in self.delta_indices}
         item.update(pads)
         item["task"] = self.meta.tasks[int(cols["task_index"][row])]

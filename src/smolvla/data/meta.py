@@ -3,7 +3,8 @@
 `load_meta(root)` validates what it reads and returns a `DatasetMeta` that hides the version differences:
 episodes are always a column table (`numpy` arrays, one row per episode, row == episode_index) with
 `length`, `dataset_from_index`, `dataset_to_index`, the data file and, per camera, the video file and the
-`from_timestamp` offset of the episode inside it (0 for v2.x, one mp4 per episode).
+`from_timestamp` offset of the episode inside it (0 for v2.x, one mp4 per episode). Cameras are `video`
+features (mp4 files) or `image` features (PNG bytes inside the data parquet, no file of their own).
 """
 
 from __future__ import annotations
@@ -116,7 +117,13 @@ class DatasetMeta:
 
     @property
     def video_keys(self) -> list[str]:
+        """Cameras stored as mp4 streams."""
         return [k for k, f in self.features.items() if f["dtype"] == "video"]
+
+    @property
+    def image_keys(self) -> list[str]:
+        """Cameras stored as PNG inside the data parquet (see images.py)."""
+        return [k for k, f in self.features.items() if f["dtype"] == "image"]
 
     @property
     def total_episodes(self) -> int:
@@ -144,7 +151,8 @@ def validate_info(info: dict, path: Path) -> None:
     absent = [k for k in DEFAULT_FEATURES if k not in info["features"]]
     if absent:
         raise DatasetFormatError(f"{path}: default features {absent} missing from 'features'")
-    if info["video_path"] is None and any(f["dtype"] == "video" for f in info["features"].values()):
+    # video_path may be null or absent (older image-only datasets); it is only needed for video features
+    if info.get("video_path") is None and any(f["dtype"] == "video" for f in info["features"].values()):
         raise DatasetFormatError(f"{path}: video features declared but video_path is null")
     info["fps"] = int(round(float(info["fps"])))
 

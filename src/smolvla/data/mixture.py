@@ -142,7 +142,8 @@ class MixtureDataset(torch.utils.data.Dataset):
         for src in config.sources:
             meta = load_meta(src.root)
             delta = {OBS_STATE: [0.0], ACTION: [i / meta.fps for i in range(config.chunk_size)]}
-            delta |= {k: [0.0] for k in meta.camera_keys}
+            # Cameras are read without a delta: a video frame and an image row then both come back [3, H, W]
+            # (with a [0.0] delta LeRobot's image columns stack to [1, 3, H, W]).
             ds = LeRobotDataset(src.root, delta_timestamps=delta, episodes=src.episodes)
             self.datasets.append(ds)
             self.mappings.append(resolve_camera_mapping(src, ds.camera_keys))

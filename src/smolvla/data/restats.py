@@ -1,10 +1,12 @@
 """Recompute the statistics of an existing v3.0 dataset from its files (`smolvla stats ROOT`).
 
 Numeric features are recomputed exactly as LeRobot's writer computes them (timestamp in float64 from
-frame_index / fps), so on a LeRobot-written dataset they come out identical to the stored ones. Camera
-stats are computed from the DECODED video frames (LeRobot used the PNGs before encoding, which no longer
-exist), so they differ from LeRobot's by the codec's error (about 1/255). Dataset stats are aggregated
-episode by episode in order, as the writer does, so a rerun on unchanged data reproduces stats.json.
+frame_index / fps), so on a LeRobot-written dataset they come out identical to the stored ones. Video
+camera stats are computed from the DECODED video frames (LeRobot used the PNGs before encoding, which no
+longer exist), so they differ from LeRobot's by the codec's error (about 1/255). Image-feature cameras
+keep their PNGs inside the data parquet, so their stats are recomputed from the very pixels LeRobot used.
+Dataset stats are aggregated episode by episode in order, as the writer does, so a rerun on unchanged data
+reproduces stats.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smolvla.data.commit import Transaction
+from smolvla.data.images import ImageColumn, check_image_column
 from smolvla.data.meta import column_to_numpy, load_meta, read_parquet
 from smolvla.data.stats import aggregate_stats, downsample_for_stats, image_stats, sample_frame_indices, vector_stats
 from smolvla.data.video import close_readers, decode_frames
@@ -32,6 +35,23 @@ def _camera_stats(meta, key: str, ep: int) -> dict[str, np.ndarray]:
     return image_stats(np.stack([downsample_for_stats(f) for f in frames]))
 
 
+def _image_columns(meta, table, path: Path) -> dict[str, ImageColumn]:
+    """The image features of one data file, rows = the file's rows (decoded on demand)."""
+    rows = np.arange(table.num_rows)
+    return {
+        k: ImageColumn(
+            k, meta.features[k]["shape"], meta.root, [(path, check_image_column(table.column(k), path, k), rows)]
+        )
+        for k in meta.image_keys
+    }
+
+
+def _image_feature_stats(column: ImageColumn, ep: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Stats of one image feature for episode `ep` from its PNGs at column `rows` (the episode's frames)."""
+    frames = [column.decode(int(rows[i]), ep) for i in sample_frame_indices(len(rows))]
+    return image_stats(np.stack([downsample_for_stats(f) for f in frames]))
+
+
 def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[dict], dict]:
     """(per-episode stats, dataset stats) recomputed from the files of the dataset at `root`."""
     meta = load_meta(root)
@@ -41,11 +61,14 @@ def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[
         table = read_parquet(meta.root / rel)
         ep_col = column_to_numpy(table, "episode_index", meta.root / rel)
         cols = {k: column_to_numpy(table, k, meta.root / rel) for k in numeric}
+        images = _image_columns(meta, table, meta.root / rel) if cameras else {}
         for ep in np.unique(ep_col):
             rows = ep_col == ep
             for k in numeric:
                 values = cols["frame_index"][rows] / meta.fps if k == "timestamp" else cols[k][rows]
                 per_ep[int(ep)][k] = vector_stats(values)
+            for k, column in images.items():
+                per_ep[int(ep)][k] = _image_feature_stats(column, int(ep), np.nonzero(rows)[0])
     if cameras:
         for ep in range(meta.total_episodes):
             for key in meta.video_keys:

@@ -1,7 +1,8 @@
 """Writing the v3.0 parquet tables (data frames, episodes metadata, tasks) as LeRobot lays them out.
 
-Data files: one row group per episode, vectors as `fixed_size_list`, `huggingface` schema metadata (so
-LeRobot's HF-datasets loader sees the same features). tasks.parquet: `task_index` + `task` columns with
+Data files: one row group per episode, vectors as `fixed_size_list`, `image` cameras as HF Image structs
+{bytes: PNG, path} (images.py), `huggingface` schema metadata (so LeRobot's HF-datasets loader sees the
+same features, images included). tasks.parquet: `task_index` + `task` columns with
 pandas metadata naming `task` as the index (LeRobot reads `tasks.iloc[i].name`).
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from smolvla.data.meta import CAMERA_DTYPES
+from smolvla.data.images import HF_IMAGE_FEATURE, image_struct_array
 
 
 def _arrow_column(values: np.ndarray, feat: dict) -> pa.Array:
@@ -25,6 +26,8 @@ def _arrow_column(values: np.ndarray, feat: dict) -> pa.Array:
 
 
 def _hf_feature(feat: dict) -> dict:
+    if feat["dtype"] == "image":
+        return dict(HF_IMAGE_FEATURE)
     value = {"dtype": feat["dtype"], "_type": "Value"}
     if list(feat["shape"]) == [1]:
         return value
@@ -32,9 +35,15 @@ def _hf_feature(feat: dict) -> dict:
 
 
 def frames_table(columns: dict[str, np.ndarray], features: dict) -> pa.Table:
-    """Arrow table of one episode's frame columns, in info.json feature order (cameras excluded)."""
-    keys = [k for k, f in features.items() if f["dtype"] not in CAMERA_DTYPES]
-    arrays = [_arrow_column(columns[k], features[k]) for k in keys]
+    """Arrow table of one episode's frame columns, in info.json feature order (video cameras excluded).
+
+    `columns[k]` is [T] or [T, D] for numeric features and uint8[T, H, W, 3] for image features (PNG-encoded here).
+    """
+    keys = [k for k, f in features.items() if f["dtype"] != "video"]
+    arrays = [
+        image_struct_array(columns[k]) if features[k]["dtype"] == "image" else _arrow_column(columns[k], features[k])
+        for k in keys
+    ]
     meta = {"huggingface": json.dumps({"info": {"features": {k: _hf_feature(features[k]) for k in keys}}})}
     return pa.Table.from_arrays(arrays, names=keys).replace_schema_metadata(meta)
 

@@ -1,11 +1,13 @@
 """Create / extend a LeRobotDataset v3.0 on disk, one atomically committed episode at a time.
 
     w = DatasetWriter.create(root, fps=30, features={
-        "observation.images.top": {"dtype": "video", "shape": [480, 640, 3]},
+        "observation.images.top": {"dtype": "video", "shape": [480, 640, 3]},     # one mp4 stream per camera
+        "observation.images.wrist": {"dtype": "image", "shape": [480, 640, 3]},   # PNG inside the data parquet
         "observation.state": {"dtype": "float32", "shape": [6], "names": [...]},
         "action": {"dtype": "float32", "shape": [6]},
     })
-    w.add_episode({"observation.images.top": uint8[T, H, W, 3], "observation.state": float32[T, 6],
+    w.add_episode({"observation.images.top": uint8[T, H, W, 3], "observation.images.wrist": uint8[T, H, W, 3],
+                   "observation.state": float32[T, 6],
                    "action": float32[T, 6]}, task="Pick up the cube.")     # -> episode index
     w = DatasetWriter.resume(root)   # later: finishes/discards an interrupted save, then appends
 
@@ -14,6 +16,9 @@ chunk dir), per-episode and dataset stats follow LeRobot 0.6.1 (see /work/shared
 Each `add_episode` is one transaction (commit.py): an interruption leaves the dataset exactly as it was
 after the previous episode. Cost: the current data parquet and mp4 are rewritten (stream copy, no
 re-encode) on every episode, i.e. O(file size) per episode, bounded by the file size limits.
+`image` cameras are PNG-encoded (Pillow, compress_level 6 as LeRobot) into the data parquet as HF Image
+structs (images.py), so for them the data file, not an mp4, grows by the episode's PNG bytes; camera
+stats of both kinds come from the given frames, before any encoding (as LeRobot).
 """
 
 from __future__ import annotations
@@ -57,12 +62,12 @@ def _validate_features(features: dict) -> dict:
         dtype, shape = feat.get("dtype"), feat.get("shape")
         if dtype is None or shape is None:
             raise ValueError(f"feature {key!r} needs 'dtype' and 'shape', got {feat}")
-        if dtype == "video":
+        if dtype in ("video", "image"):
             if len(shape) != 3 or shape[2] != 3:
-                raise ValueError(f"video feature {key!r} must have shape [H, W, 3], got {shape}")
-            out[key] = {"dtype": "video", "shape": list(shape), "names": ["height", "width", "channels"]}
-        elif dtype in ("image", "string", "language"):
-            raise ValueError(f"feature {key!r}: dtype {dtype!r} is not supported by this writer (use 'video')")
+                raise ValueError(f"{dtype} feature {key!r} must have shape [H, W, 3], got {shape}")
+            out[key] = {"dtype": dtype, "shape": list(shape), "names": ["height", "width", "channels"]}
+        elif dtype in ("string", "language"):
+            raise ValueError(f"feature {key!r}: dtype {dtype!r} is not supported by this writer")
         else:
             np.dtype(dtype)  # raises TypeError for unknown names
             out[key] = {"dtype": dtype, "shape": list(shape), "names": feat.get("names")}
@@ -89,7 +94,9 @@ class DatasetWriter:
         self.video = video
         self.info: dict = read_json(self.root / "meta" / "info.json")
         self.features: dict = self.info["features"]
-        self.camera_keys = [k for k, f in self.features.items() if f["dtype"] == "video"]
+        self.video_keys = [k for k, f in self.features.items() if f["dtype"] == "video"]
+        self.image_keys = [k for k, f in self.features.items() if f["dtype"] == "image"]  # PNG inside the parquet
+        self.camera_keys = self.video_keys + self.image_keys
         self.tasks: list[str] = []
         self.stats: dict = {}
         self._last: dict | None = None  # bookkeeping row of the last saved episode
@@ -162,7 +169,7 @@ class DatasetWriter:
             feat, arr = self.features[key], np.asarray(arr)
             shape = tuple(feat["shape"])
             want = (len(arr),) if shape == (1,) else (len(arr), *shape)
-            if feat["dtype"] == "video":
+            if feat["dtype"] in ("video", "image"):
                 if arr.dtype != np.uint8 or arr.shape != want:
                     raise ValueError(f"{key}: expected uint8{list(want)}, got {arr.dtype}{list(arr.shape)}")
             elif arr.shape != want:
@@ -272,7 +279,7 @@ class DatasetWriter:
             "dataset_from_index": start,
             "dataset_to_index": start + length,
         }
-        for key in self.camera_keys:
+        for key in self.video_keys:
             tmp = txn.scratch(f"{key}.mp4")
             encode_video(columns[key], tmp, fps, self.video)
             if "info" not in self.features[key]:
