@@ -1,6 +1,6 @@
-"""Atomic multi-file updates of a dataset directory (one transaction per saved episode).
+"""Atomic multi-file updates of a dataset directory (one transaction per saved batch of episodes).
 
-Saving an episode rewrites several files (data parquet, each camera's mp4, episodes parquet, tasks,
+Saving episodes rewrites several files (data parquet, each camera's mp4, episodes parquet, tasks,
 info.json, stats.json). A crash between two renames would leave them inconsistent, so:
 
     1. every new file version is written under `<root>/.staging/<name>/<same relative path>`;

@@ -1,4 +1,4 @@
-"""Encode episode frames to mp4 (AV1 via SVT-AV1, or h264/hevc) and append episodes by stream copy.
+"""Encode episode frames to mp4 (AV1 via SVT-AV1, or h264/hevc) and concatenate episodes by stream copy.
 
 Defaults are LeRobot 0.6.1's `RGBEncoderConfig`: libsvtav1, yuv420p, GOP g=2, crf 30, preset 12,
 `svtav1-params fast-decode=0`, frame rate = dataset fps. The short GOP is what makes random access cheap
@@ -103,6 +103,17 @@ def concat_videos(parts: list[tuple[Path, int]], out_path: Path, fps: int) -> No
                     packet.stream = out_stream
                     out.mux(packet)
             frames_before += num_frames
+
+
+def video_payload_bytes(path: Path) -> int:
+    """Bytes of the video packets in an mp4 (its size less the container's headers and index).
+
+    Stream copy keeps packets byte for byte, so the payload of a concatenation is the sum of its parts'
+    payloads; the writer's rollover rule counts this rather than the file size for that reason.
+    """
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        return sum(packet.size for packet in c.demux(stream) if packet.dts is not None)
 
 
 def probe_video_info(path: Path, enc: VideoEncoding, fps: int) -> dict:

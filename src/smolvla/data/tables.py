@@ -4,11 +4,20 @@ Data files: one row group per episode, vectors as `fixed_size_list`, `image` cam
 {bytes: PNG, path} (images.py), `huggingface` schema metadata (so LeRobot's HF-datasets loader sees the
 same features, images included). tasks.parquet: `task_index` + `task` columns with
 pandas metadata naming `task` as the index (LeRobot reads `tasks.iloc[i].name`).
+
+Sizes for the writer's rollover rules add up over episodes, so that a batch of episodes knows them before
+writing its files (writer.py). A data file's size is its payload (`payload_bytes`): the column chunks of its
+row groups, i.e. the file less its 4-byte magic and footer; a row group's column chunks do not depend on
+where in a file it lies, so the payload of a file is the sum of its episodes' payloads. An episodes file is
+written as one compressed table (a row group per one-row episode would multiply its size and read time many
+times over), so its size is counted as the sum of its rows' uncompressed Arrow sizes
+(`episode_row_table(row).nbytes`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +57,41 @@ def frames_table(columns: dict[str, np.ndarray], features: dict) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=keys).replace_schema_metadata(meta)
 
 
-def write_row_groups(path: Path, existing: Path | None, new: pa.Table) -> None:
-    """Write `existing`'s row groups (one per episode) followed by `new` as its own row group."""
-    with pq.ParquetWriter(path, new.schema, compression="snappy") as writer:
+_PARQUET_OPTIONS = {"compression": "snappy"}  # shared by the writes and the payload measurement
+
+
+def write_row_groups(path: Path, existing: Path | None, new: Sequence[pa.Table]) -> None:
+    """Write `existing`'s row groups followed by each table of `new` as its own row group.
+
+    The file takes the schema of `new[0]` (schema metadata included); the other tables are cast to it.
+    """
+    if not new:
+        raise ValueError(f"{path}: no new row groups to write")
+    schema = new[0].schema
+    with pq.ParquetWriter(path, schema, **_PARQUET_OPTIONS) as writer:
         if existing is not None:
             old = pq.ParquetFile(existing)
             for i in range(old.num_row_groups):
-                writer.write_table(old.read_row_group(i).cast(new.schema))
-        writer.write_table(new)
+                writer.write_table(old.read_row_group(i).cast(schema))
+        for table in new:
+            writer.write_table(table.cast(schema))
+
+
+def payload_bytes(metadata: pq.FileMetaData) -> int:
+    """Bytes of all column chunks (pages and page headers) of a parquet file: its size less magic and footer."""
+    return sum(
+        metadata.row_group(i).column(j).total_compressed_size
+        for i in range(metadata.num_row_groups)
+        for j in range(metadata.num_columns)
+    )
+
+
+def table_payload_bytes(table: pa.Table) -> int:
+    """`payload_bytes` that `table` adds to a file written by `write_row_groups` (encoded once, in memory)."""
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, table.schema, **_PARQUET_OPTIONS) as writer:
+        writer.write_table(table)
+    return payload_bytes(pq.read_metadata(pa.BufferReader(sink.getvalue())))
 
 
 def write_tasks(path: Path, tasks: list[str]) -> None:
@@ -98,10 +134,21 @@ def episode_row(
     return row
 
 
-def write_episode_rows(path: Path, existing: Path | None, row: dict) -> None:
-    """Rewrite an episodes parquet with `row` appended (rows keep their column set and order)."""
-    rows = pq.read_table(existing).to_pylist() if existing is not None else []
-    pq.write_table(pa.Table.from_pylist(rows + [row]), path)
+def episode_row_table(row: dict) -> pa.Table:
+    """The one-row table of an episodes-metadata row, column types inferred from the values.
+
+    Its `.nbytes` is the row's size for the rollover rule (see the module doc).
+    """
+    return pa.Table.from_pylist([row])
+
+
+def write_episode_rows(path: Path, existing: Path | None, rows: Sequence[pa.Table]) -> None:
+    """Write an episodes file: `existing`'s rows then the one-row tables `rows`, as one table (schema of rows[0])."""
+    if not rows:
+        raise ValueError(f"{path}: no episode rows to write")
+    schema = rows[0].schema
+    tables = ([pq.read_table(existing).cast(schema)] if existing is not None else []) + [r.cast(schema) for r in rows]
+    pq.write_table(pa.concat_tables(tables), path, **_PARQUET_OPTIONS)
 
 
 def read_episode_stats(root: Path) -> list[dict[str, dict[str, np.ndarray]]]:

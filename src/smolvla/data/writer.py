@@ -1,4 +1,4 @@
-"""Create / extend a LeRobotDataset v3.0 on disk, one atomically committed episode at a time.
+"""Create / extend a LeRobotDataset v3.0 on disk, in atomically committed batches of episodes.
 
     w = DatasetWriter.create(root, fps=30, features={
         "observation.images.top": {"dtype": "video", "shape": [480, 640, 3]},     # one mp4 stream per camera
@@ -9,13 +9,24 @@
     w.add_episode({"observation.images.top": uint8[T, H, W, 3], "observation.images.wrist": uint8[T, H, W, 3],
                    "observation.state": float32[T, 6],
                    "action": float32[T, 6]}, task="Pick up the cube.")     # -> episode index
+    w.add_episodes([(frames_a, "Pick up the cube."), (frames_b, tasks_per_frame_b)])   # -> [indices]
     w = DatasetWriter.resume(root)   # later: finishes/discards an interrupted save, then appends
 
 Layout, file rollover (data / each camera / episodes metadata independently, `chunks_size` files per
 chunk dir), per-episode and dataset stats follow LeRobot 0.6.1 (see /work/shared spec and stats.py).
-Each `add_episode` is one transaction (commit.py): an interruption leaves the dataset exactly as it was
-after the previous episode. Cost: the current data parquet and mp4 are rewritten (stream copy, no
-re-encode) on every episode, i.e. O(file size) per episode, bounded by the file size limits.
+Each `add_episodes` call (`add_episode` is a batch of one) is one transaction (commit.py): an interruption
+leaves the dataset exactly as it was after the previous call. Every file a batch touches (the current data,
+mp4 and episodes files, tasks, stats, info) is rewritten once per batch, mp4s by stream copy: saving N episodes
+in batches of B copies the current files about N / B times instead of N times.
+
+Rollover is decided episode by episode, also inside a batch, so a batch writes exactly the files that
+one-episode calls would. For that, file sizes are counted in units that add up over episodes and so are
+known before a batch writes anything (tables.py, encode.video_payload_bytes): data parquet and mp4 files by
+their payload (column chunks, video packets: the file less the container's headers and index), episodes files
+by their rows' Arrow sizes. A new file is started for
+    data:              when size + size / rows * T >= data_files_size_in_mb   (T: the episode's frames),
+    each camera:       when size + the episode's packet bytes >= video_files_size_in_mb,
+    episodes metadata: when size >= data_files_size_in_mb.
 `image` cameras are PNG-encoded (Pillow, compress_level 6 as LeRobot) into the data parquet as HF Image
 structs (images.py), so for them the data file, not an mp4, grows by the episode's PNG bytes; camera
 stats of both kinds come from the given frames, before any encoding (as LeRobot).
@@ -23,20 +34,31 @@ stats of both kinds come from the given frames, before any encoding (as LeRobot)
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from smolvla.data.commit import Transaction, recover
-from smolvla.data.encode import VideoEncoding, concat_videos, encode_video, probe_video_info
+from smolvla.data.encode import VideoEncoding, concat_videos, encode_video, probe_video_info, video_payload_bytes
 from smolvla.data.meta import DEFAULT_FEATURES, load_meta, read_json
 from smolvla.data.stats import aggregate_stats, compute_episode_stats, stats_to_json
-from smolvla.data.tables import episode_row, frames_table, write_episode_rows, write_row_groups, write_tasks
+from smolvla.data.tables import (
+    episode_row,
+    episode_row_table,
+    frames_table,
+    payload_bytes,
+    table_payload_bytes,
+    write_episode_rows,
+    write_row_groups,
+    write_tasks,
+)
 from smolvla.data.video import close_readers
 
 logger = logging.getLogger(__name__)
@@ -86,6 +108,59 @@ def _write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    """The current file of one file series (data, one camera, episodes metadata) and what it holds.
+
+    units: rows (parquet) or frames (mp4) already in the file, 0 when it does not exist yet;
+    nbytes: its size in the units of the rollover rules (module doc).
+    """
+
+    chunk: int = 0
+    file: int = 0
+    units: int = 0
+    nbytes: int = 0
+
+    def place(self, roll: bool, chunks_size: int) -> _Cursor:
+        """Where the next episode goes: this file, or the next (empty) one when `roll` and this one exists."""
+        if roll and self.units:
+            return _Cursor(*_next_file(self.chunk, self.file, chunks_size))
+        return self
+
+    def plus(self, units: int, nbytes: int) -> _Cursor:
+        return replace(self, units=self.units + units, nbytes=self.nbytes + nbytes)
+
+
+@dataclass
+class _Update:
+    """The new version of one file: the on-disk file it extends (None: a new file), the rows/frames that holds,
+    and the batch's parts in order: one-row-group tables (data), one-row tables (episodes), (mp4, frames) (video).
+    """
+
+    existing: Path | None
+    held: int
+    parts: list = field(default_factory=list)
+
+
+@dataclass
+class _Prepared:
+    """One validated episode of a batch. columns: feature -> [T, ...] arrays plus the default columns."""
+
+    ep: int
+    start: int
+    length: int
+    columns: dict[str, np.ndarray]
+    stats: dict[str, dict[str, np.ndarray]]
+    tasks: list[str]
+
+
+def _route(updates: dict[str, _Update], root: Path, rel: str, at: _Cursor, part) -> None:
+    """Append `part` to the new version of file `rel`, placed at cursor `at` (at.units > 0: the file exists)."""
+    if rel not in updates:  # first part of this file in the batch: it extends the file on disk, if any
+        updates[rel] = _Update(root / rel if at.units else None, at.units)
+    updates[rel].parts.append(part)
+
+
 class DatasetWriter:
     """Appends episodes to a v3.0 dataset; build with `create(...)` or `resume(root)`."""
 
@@ -99,14 +174,28 @@ class DatasetWriter:
         self.camera_keys = self.video_keys + self.image_keys
         self.tasks: list[str] = []
         self.stats: dict = {}
-        self._last: dict | None = None  # bookkeeping row of the last saved episode
+        self._data, self._meta = _Cursor(), _Cursor()
+        self._videos = {k: _Cursor() for k in self.video_keys}
         if self.info["total_episodes"] > 0:
             meta = load_meta(self.root)
             self.tasks = list(meta.tasks)
             self.stats = meta.stats
-            files = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))
-            rows = pq.read_table(files[-1]).to_pylist()
-            self._last = {k: v for k, v in rows[-1].items() if not k.startswith("stats/")}
+            self._read_cursors()
+
+    def _read_cursors(self) -> None:
+        """The current files and their payloads, from the last episodes-metadata row and the files' contents."""
+        meta_path = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))[-1]
+        rows = pq.read_table(meta_path).to_pylist()
+        last, meta_size = rows[-1], sum(episode_row_table(row).nbytes for row in rows)
+        self._meta = _Cursor(last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], len(rows), meta_size)
+        chunk, file = last["data/chunk_index"], last["data/file_index"]
+        data_md = pq.read_metadata(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file))
+        self._data = _Cursor(chunk, file, data_md.num_rows, payload_bytes(data_md))
+        for key in self.video_keys:
+            chunk, file = last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"]
+            path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+            frames = int(round(last[f"videos/{key}/to_timestamp"] * self.info["fps"]))
+            self._videos[key] = _Cursor(chunk, file, frames, video_payload_bytes(path))
 
     @classmethod
     def create(
@@ -157,7 +246,7 @@ class DatasetWriter:
         return cls(root, video or VideoEncoding())
 
     # -- input checks ----------------------------------------------------------------------------------------
-    def _check_frames(self, frames: dict[str, np.ndarray]) -> int:
+    def _check_frames(self, frames: Mapping[str, np.ndarray]) -> int:
         user = [k for k in self.features if k not in DEFAULT_FEATURES]
         missing, extra = sorted(set(user) - set(frames)), sorted(set(frames) - set(user))
         if missing or extra:
@@ -178,122 +267,147 @@ class DatasetWriter:
                 raise ValueError(f"{key}: cannot store {arr.dtype} values as {feat['dtype']}")
         return next(iter(lengths.values()))
 
-    def _task_indices(self, task: str | Sequence[str], length: int) -> tuple[np.ndarray, list[str], list[str]]:
+    @staticmethod
+    def _task_indices(task: str | Sequence[str], length: int, tasks: list[str]) -> tuple[np.ndarray, list[str]]:
+        """int64[T] task index per frame (new tasks are appended to `tasks`) and the episode's distinct tasks."""
         per_frame = [task] * length if isinstance(task, str) else list(task)
         if len(per_frame) != length or not all(isinstance(t, str) for t in per_frame):
             raise ValueError(f"task must be a str or a list of {length} str (one per frame)")
-        tasks = list(self.tasks)
         for t in per_frame:
             if t not in tasks:
                 tasks.append(t)
-        return np.array([tasks.index(t) for t in per_frame], dtype=np.int64), tasks, list(dict.fromkeys(per_frame))
+        return np.array([tasks.index(t) for t in per_frame], dtype=np.int64), list(dict.fromkeys(per_frame))
 
-    # -- file placement ----------------------------------------------------------------------------------------
-    def _data_target(self, length: int) -> tuple[int, int, Path | None]:
-        if self._last is None:
-            return 0, 0, None
-        chunk, file = self._last["data/chunk_index"], self._last["data/file_index"]
-        path = self.root / DATA_PATH.format(chunk_index=chunk, file_index=file)
-        size, rows = path.stat().st_size, pq.ParquetFile(path).metadata.num_rows
-        if size + size / rows * length >= self.info["data_files_size_in_mb"] * MB:
-            return *_next_file(chunk, file, self.info["chunks_size"]), None
-        return chunk, file, path
-
-    def _video_target(self, key: str, new_bytes: int) -> tuple[int, int, int]:
-        """(chunk, file, frames already in that file) for camera `key`'s next episode."""
-        if self._last is None:
-            return 0, 0, 0
-        chunk, file = self._last[f"videos/{key}/chunk_index"], self._last[f"videos/{key}/file_index"]
-        path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-        if path.stat().st_size + new_bytes >= self.info["video_files_size_in_mb"] * MB:
-            return *_next_file(chunk, file, self.info["chunks_size"]), 0
-        return chunk, file, int(round(self._last[f"videos/{key}/to_timestamp"] * self.info["fps"]))
-
-    def _meta_target(self) -> tuple[int, int, Path | None]:
-        if self._last is None:
-            return 0, 0, None
-        chunk, file = self._last["meta/episodes/chunk_index"], self._last["meta/episodes/file_index"]
-        path = self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file)
-        if path.stat().st_size >= self.info["data_files_size_in_mb"] * MB:
-            return *_next_file(chunk, file, self.info["chunks_size"]), None
-        return chunk, file, path
+    def _prepare(self, items: list) -> tuple[list[_Prepared], list[str]]:
+        """Validate every episode of a batch (nothing is encoded yet); returns them and the task list after them."""
+        tasks = list(self.tasks)
+        ep, start, fps = self.info["total_episodes"], self.info["total_frames"], self.info["fps"]
+        out = []
+        for i, item in enumerate(items):
+            try:
+                if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], Mapping)):
+                    raise ValueError(f"expected a (frames dict, task) pair, got {type(item).__name__}")
+                frames, task = item
+                length = self._check_frames(frames)
+                task_index, ep_tasks = self._task_indices(task, length, tasks)
+            except ValueError as e:
+                raise ValueError(f"episode {ep} (batch item {i}): {e}") from e
+            frame_index = np.arange(length, dtype=np.int64)
+            columns = {  # in info.json feature order, which fixes the order of the stats columns
+                k: np.asarray(frames[k], dtype=np.uint8 if k in self.camera_keys else self.features[k]["dtype"])
+                for k in self.features
+                if k in frames
+            }
+            # timestamp in float64 for the stats (as LeRobot's episode buffer), stored as float32
+            columns |= {
+                "timestamp": frame_index / fps,
+                "frame_index": frame_index,
+                "episode_index": np.full(length, ep, dtype=np.int64),
+                "index": start + frame_index,
+                "task_index": task_index,
+            }
+            stats = compute_episode_stats(columns, tuple(self.camera_keys))
+            out.append(_Prepared(ep, start, length, columns, stats, ep_tasks))
+            ep, start = ep + 1, start + length
+        return out, tasks
 
     # -- saving ------------------------------------------------------------------------------------------------
     def add_episode(self, frames: dict[str, np.ndarray], task: str | Sequence[str]) -> int:
         """Save one episode (all keys of `frames` are [T, ...] arrays) and return its episode_index."""
-        length = self._check_frames(frames)
-        task_index, tasks, ep_tasks = self._task_indices(task, length)
-        ep, start, fps = self.info["total_episodes"], self.info["total_frames"], self.info["fps"]
-        frame_index = np.arange(length, dtype=np.int64)
-        columns = {  # in info.json feature order, which fixes the order of the stats columns
-            k: np.asarray(frames[k], dtype=np.uint8 if k in self.camera_keys else self.features[k]["dtype"])
-            for k in self.features
-            if k in frames
-        }
-        # timestamp in float64 for the stats (as LeRobot's episode buffer), stored as float32
-        columns |= {
-            "timestamp": frame_index / fps,
-            "frame_index": frame_index,
-            "episode_index": np.full(length, ep, dtype=np.int64),
-            "index": start + frame_index,
-            "task_index": task_index,
-        }
-        ep_stats = compute_episode_stats(columns, tuple(self.camera_keys))
-        txn = Transaction(self.root, f"episode-{ep:06d}")
+        return self.add_episodes([(frames, task)])[0]
+
+    def add_episodes(self, episodes: Sequence[tuple[dict[str, np.ndarray], str | Sequence[str]]]) -> list[int]:
+        """Save (frames, task) episodes in one transaction; returns their (consecutive) episode indices.
+
+        The dataset becomes exactly what `add_episode` on each in turn would make, with each touched file
+        rewritten once. Every episode is validated before anything is encoded (a ValueError names the episode
+        and its position in the batch); if any step fails, nothing of the batch is saved. An empty batch saves
+        nothing and returns [].
+        """
+        items = list(episodes)
+        if not items:
+            return []
+        prepared, tasks = self._prepare(items)
+        txn = Transaction(self.root, f"episodes-{prepared[0].ep:06d}-{prepared[-1].ep:06d}")
         try:
-            row = self._stage_episode(txn, ep, start, length, columns, ep_tasks)
-            chunk, file, existing = self._meta_target()
-            rel = EPISODES_PATH.format(chunk_index=chunk, file_index=file)
-            write_episode_rows(txn.path(rel), existing, episode_row(row, ep_stats, chunk, file))
-            write_tasks(txn.path("meta/tasks.parquet"), tasks)
-            stats = ep_stats if not self.stats else aggregate_stats([self.stats, ep_stats])
-            txn.path("meta/stats.json").write_text(json.dumps(stats_to_json(stats), indent=4))
-            info = dict(self.info, total_episodes=ep + 1, total_frames=start + length, total_tasks=len(tasks))
-            info["splits"] = {"train": f"0:{ep + 1}"}
-            txn.path("meta/info.json").write_text(json.dumps(info, indent=4))
+            info, stats, cursors = self._stage(txn, prepared, tasks)
         except BaseException:
             txn.abort()
             raise
         close_readers()  # this process may hold the previous version of a file being replaced
         txn.commit()
-        self.info, self.tasks, self.stats = info, tasks, stats
-        self._last = {**row, "meta/episodes/chunk_index": chunk, "meta/episodes/file_index": file}
-        return ep
+        self.info, self.features, self.tasks, self.stats = info, info["features"], tasks, stats
+        self._data, self._meta, self._videos = cursors
+        logger.debug("%s: saved episodes %d..%d", self.root, prepared[0].ep, prepared[-1].ep)
+        return [p.ep for p in prepared]
 
-    def _stage_episode(self, txn: Transaction, ep: int, start: int, length: int, columns: dict, ep_tasks) -> dict:
-        """Stage the data rows and the videos of one episode; returns its bookkeeping row."""
-        fps = self.info["fps"]
-        chunk, file, existing = self._data_target(length)
-        stored = dict(columns, timestamp=columns["timestamp"].astype(np.float32))
-        write_row_groups(
-            txn.path(DATA_PATH.format(chunk_index=chunk, file_index=file)),
-            existing,
-            frames_table(stored, self.features),
-        )
-        row = {
-            "episode_index": ep,
-            "tasks": ep_tasks,
-            "length": length,
-            "data/chunk_index": chunk,
-            "data/file_index": file,
-            "dataset_from_index": start,
-            "dataset_to_index": start + length,
-        }
+    def _stage(self, txn: Transaction, prepared: list[_Prepared], tasks: list[str]):
+        """Place the episodes one by one, then stage every touched file once; returns the state after the batch."""
+        info = copy.deepcopy(self.info)  # a failed batch must leave self.info (and its video `info` blocks) as is
+        stats, data, meta, videos = self.stats, self._data, self._meta, dict(self._videos)
+        files: dict[str, dict[str, _Update]] = {"data": {}, "meta": {}} | {k: {} for k in self.video_keys}
+        for p in prepared:
+            row, data = self._place_data(p, data, files["data"])
+            for key in self.video_keys:
+                fields, videos[key] = self._place_video(txn, key, p, videos[key], files[key], info)
+                row |= fields
+            meta = self._place_meta(row, p, meta, files["meta"])
+            stats = p.stats if not stats else aggregate_stats([stats, p.stats])
+        for rel, update in files["data"].items():
+            write_row_groups(txn.path(rel), update.existing, update.parts)
+        for rel, update in files["meta"].items():
+            write_episode_rows(txn.path(rel), update.existing, update.parts)
         for key in self.video_keys:
-            tmp = txn.scratch(f"{key}.mp4")
-            encode_video(columns[key], tmp, fps, self.video)
-            if "info" not in self.features[key]:
-                self.info["features"][key]["info"] = probe_video_info(tmp, self.video, fps)
-            v_chunk, v_file, before = self._video_target(key, tmp.stat().st_size)
-            rel = VIDEO_PATH.format(video_key=key, chunk_index=v_chunk, file_index=v_file)
-            if before:
-                concat_videos([(self.root / rel, before), (tmp, length)], txn.path(rel), fps)
-            else:
-                os.replace(tmp, txn.path(rel))
-            row |= {
-                f"videos/{key}/chunk_index": v_chunk,
-                f"videos/{key}/file_index": v_file,
-                f"videos/{key}/from_timestamp": before / fps,
-                f"videos/{key}/to_timestamp": (before + length) / fps,
-            }
-        return row
+            for rel, update in files[key].items():
+                if update.existing is None and len(update.parts) == 1:
+                    os.replace(update.parts[0][0], txn.path(rel))
+                else:
+                    head = [(update.existing, update.held)] if update.existing is not None else []
+                    concat_videos(head + update.parts, txn.path(rel), info["fps"])
+        write_tasks(txn.path("meta/tasks.parquet"), tasks)
+        txn.path("meta/stats.json").write_text(json.dumps(stats_to_json(stats), indent=4))
+        last = prepared[-1]
+        total_episodes, total_frames = last.ep + 1, last.start + last.length
+        info |= {"total_episodes": total_episodes, "total_frames": total_frames, "total_tasks": len(tasks)}
+        info["splits"] = {"train": f"0:{total_episodes}"}
+        txn.path("meta/info.json").write_text(json.dumps(info, indent=4))
+        return info, stats, (data, meta, videos)
+
+    def _place_data(self, p: _Prepared, cur: _Cursor, updates: dict[str, _Update]) -> tuple[dict, _Cursor]:
+        """Route the episode's frame rows to a data file; returns its bookkeeping row and the advanced cursor."""
+        limit = self.info["data_files_size_in_mb"] * MB
+        roll = bool(cur.units) and cur.nbytes + cur.nbytes / cur.units * p.length >= limit
+        cur = cur.place(roll, self.info["chunks_size"])
+        table = frames_table(dict(p.columns, timestamp=p.columns["timestamp"].astype(np.float32)), self.features)
+        _route(updates, self.root, DATA_PATH.format(chunk_index=cur.chunk, file_index=cur.file), cur, table)
+        row = {"episode_index": p.ep, "tasks": p.tasks, "length": p.length}  # column order of LeRobot's rows
+        row |= {"data/chunk_index": cur.chunk, "data/file_index": cur.file}
+        row |= {"dataset_from_index": p.start, "dataset_to_index": p.start + p.length}
+        return row, cur.plus(p.length, table_payload_bytes(table))
+
+    def _place_video(
+        self, txn: Transaction, key: str, p: _Prepared, cur: _Cursor, updates: dict[str, _Update], info: dict
+    ) -> tuple[dict, _Cursor]:
+        """Encode camera `key` of the episode and route it to an mp4; returns its row fields and the cursor."""
+        fps = info["fps"]
+        tmp = txn.scratch(f"{key}/episode-{p.ep:06d}.mp4")
+        encode_video(p.columns[key], tmp, fps, self.video)
+        if "info" not in info["features"][key]:
+            info["features"][key]["info"] = probe_video_info(tmp, self.video, fps)
+        new_bytes = video_payload_bytes(tmp)
+        cur = cur.place(cur.nbytes + new_bytes >= info["video_files_size_in_mb"] * MB, info["chunks_size"])
+        rel = VIDEO_PATH.format(video_key=key, chunk_index=cur.chunk, file_index=cur.file)
+        _route(updates, self.root, rel, cur, (tmp, p.length))
+        fields = {f"videos/{key}/chunk_index": cur.chunk, f"videos/{key}/file_index": cur.file}
+        fields |= {
+            f"videos/{key}/from_timestamp": cur.units / fps,
+            f"videos/{key}/to_timestamp": (cur.units + p.length) / fps,
+        }
+        return fields, cur.plus(p.length, new_bytes)
+
+    def _place_meta(self, row: dict, p: _Prepared, cur: _Cursor, updates: dict[str, _Update]) -> _Cursor:
+        """Route the episode's metadata row (bookkeeping + per-episode stats) to an episodes file."""
+        cur = cur.place(cur.nbytes >= self.info["data_files_size_in_mb"] * MB, self.info["chunks_size"])
+        table = episode_row_table(episode_row(row, p.stats, cur.chunk, cur.file))
+        _route(updates, self.root, EPISODES_PATH.format(chunk_index=cur.chunk, file_index=cur.file), cur, table)
+        return cur.plus(1, table.nbytes)

@@ -28,6 +28,9 @@ from smolvla.envs.rollout import Episode, expert_episode
 from smolvla.types import OBS_IMAGES_PREFIX
 
 REWARD_KEY = "next.reward"
+# Episodes per dataset commit in write_dataset: each touched file is rewritten once per batch (instead of once
+# per episode); larger batches copy less but hold more episodes in memory (~1 MB each at 64x64, 80 steps).
+WRITE_BATCH_EPISODES = 32
 
 logger = logging.getLogger(__name__)
 
@@ -201,29 +204,43 @@ def write_dataset(
 ) -> int:
     """Write episodes into a new LeRobot v3.0 dataset at `root` (one task string per episode's task).
 
-    All episodes must share fps and array layout (the writer checks shapes). Returns the episode count;
-    `progress(1)` is called after each episode is written.
+    All episodes must share fps and array layout (the writer checks shapes). Episodes are committed in
+    batches of `WRITE_BATCH_EPISODES` (each dataset file is rewritten once per batch, and at most one batch
+    is held in memory while `episodes` is consumed lazily); `progress(n)` is called after each committed batch
+    of n episodes. Returns the episode count. On an error the batches committed before it stay saved.
     """
     from smolvla.data.writer import DatasetWriter  # torch-importing; only the parent process writes
 
     writer = None
     count = 0
+    batch: list[tuple[dict, str]] = []
+
+    def commit() -> None:
+        nonlocal count
+        if batch:
+            writer.add_episodes(batch)
+            count += len(batch)
+            if progress is not None:
+                progress(len(batch))
+            batch.clear()
+
     for episode in episodes:
         if writer is None:
             writer = DatasetWriter.create(
                 root, fps=episode.fps, features=episode_features(episode), robot_type=robot_type
             )
         elif episode.fps != writer.info["fps"]:
+            commit()  # keep what came before the mismatch, as when episodes were saved one at a time
             raise ValueError(
                 f"episode {count} ({episode.env_name}, seed {episode.seed}) has fps {episode.fps}, "
                 f"dataset has {writer.info['fps']}"
             )
-        writer.add_episode({**episode.frames, REWARD_KEY: episode.rewards}, task=episode.task)
-        count += 1
-        if progress is not None:
-            progress(1)
+        batch.append(({**episode.frames, REWARD_KEY: episode.rewards}, episode.task))
+        if len(batch) == WRITE_BATCH_EPISODES:
+            commit()
     if writer is None:
         raise ValueError(f"no episodes to write to {root}")
+    commit()
     return count
 
 
