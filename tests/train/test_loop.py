@@ -101,3 +101,15 @@ def test_resume_with_another_freeze_mode_is_an_error(tiny_dataset, reference_run
     cfg = _cfg(tiny_dataset, reference_run, resume=True, steps=6, freeze="expert_only")
     with pytest.raises(ValueError, match=r"\(freeze='full'\) with freeze='expert_only'"):
         main(cfg)
+
+
+def test_resume_with_another_lr_schedule_is_an_error(tiny_dataset, reference_run) -> None:
+    base = _cfg(tiny_dataset, reference_run, resume=True, steps=6)
+    cfg = dataclasses.replace(
+        base, schedule=dataclasses.replace(base.schedule, decay_steps=base.schedule.decay_steps + 7)
+    )
+    with pytest.raises(ValueError, match=r"another optimiser or learning-rate schedule \(schedule\.decay_steps: saved"):
+        main(cfg)
+    cfg = dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, lr=base.optimizer.lr * 2))
+    with pytest.raises(ValueError, match=r"optimizer\.lr: saved .*--lr"):
+        main(cfg)

@@ -100,6 +100,7 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
         if saved.freeze != cfg.freeze:
             # The optimiser state holds exactly the parameters that trained; another set cannot resume it.
             raise ValueError(f"cannot resume {ckpt} (freeze={saved.freeze!r}) with freeze={cfg.freeze!r}")
+        check_resume_schedule(saved, cfg, ckpt)
         policy = resume_policy(ckpt / PRETRAINED_DIR, metas)
     else:
         if list_checkpoints(ckpt_dir):
@@ -130,6 +131,22 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
         rank=runtime.rank, world_size=runtime.world_size, state=sampler_state,
     )  # fmt: skip
     return TrainState(policy, module, optimizer, scheduler, loader, sampler, params, runtime, step, run_dir)
+
+
+def check_resume_schedule(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> None:
+    """The learning rate and its schedule come back from the checkpoint's optimiser/scheduler state, so a
+    resumed run cannot change them; different values given now would be silently ignored: refuse them."""
+    diffs = [
+        f"{group}.{name}: saved {getattr(getattr(saved, group), name)!r}, given {getattr(getattr(cfg, group), name)!r}"
+        for group in ("optimizer", "schedule")
+        for name in type(getattr(cfg, group)).__dataclass_fields__
+        if getattr(getattr(saved, group), name) != getattr(getattr(cfg, group), name)
+    ]
+    if diffs:
+        raise ValueError(
+            f"cannot resume {ckpt} with another optimiser or learning-rate schedule ({'; '.join(diffs)}); "
+            "pass the run's original values (CLI: --lr, --warmup-steps, --decay-steps, --decay-lr) or start a new run"
+        )
 
 
 def train_step(state: TrainState, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tensor | float]:
