@@ -342,3 +342,13 @@ def test_mixture_reads_image_cameras_like_video_ones(image_ds):
     assert item[view].shape == (3, H, W)
     torch.testing.assert_close(item[view], _expected(1, 3).float() / 255)
     assert not item[f"{view}_is_pad"].item() and item["observation.images.image2_is_pad"].item()
+
+
+def test_relabel_episode_view_shows_image_cameras(image_ds):
+    from smolvla.data.relabel import EpisodeView
+
+    view = EpisodeView(load_meta(image_ds), episode_index=1)
+    picks = np.linspace(0, LENGTHS[1] - 1, 3).round().astype(int)  # first, middle, last frame
+    np.testing.assert_array_equal(np.stack(view.frames(num=3)), _frames(LENGTHS[1], 1)[picks])
+    with pytest.raises(ValueError, match=r"camera 'observation.images.side' is not in dataset .* it has"):
+        view.frames(camera="observation.images.side")

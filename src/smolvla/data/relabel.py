@@ -49,15 +49,24 @@ class EpisodeView:
     episode_index: int
 
     def frames(self, num: int = 3, camera: str | None = None) -> list[np.ndarray]:
-        """`num` evenly spaced uint8[H, W, 3] frames of the episode (first camera unless named)."""
-        keys = self.meta.video_keys
+        """`num` evenly spaced uint8[H, W, 3] frames of the episode (first camera unless named); video and
+        PNG-in-parquet image cameras alike. A dataset without cameras gives []."""
+        keys = self.meta.camera_keys
         if not keys:
             return []
         key = camera or keys[0]
+        if key not in keys:
+            raise ValueError(f"camera {key!r} is not in dataset {self.meta.root}; it has {keys}")
         eps, ep = self.meta.episodes, self.episode_index
         length = int(eps["length"][ep])
+        picks = np.linspace(0, length - 1, num).round().astype(int)
+        if key in self.meta.image_keys:
+            from smolvla.data.dataset import LeRobotDataset  # imports torch: only image cameras need it
+
+            ds = LeRobotDataset(self.meta.root, episodes=[ep], return_uint8=True)
+            return [ds[int(i)][key].numpy().transpose(1, 2, 0) for i in picks]
         offset = float(eps[f"videos/{key}/from_timestamp"][ep])
-        times = [offset + i / self.meta.fps for i in np.linspace(0, length - 1, num).round().astype(int)]
+        times = [offset + i / self.meta.fps for i in picks]
         out = decode_frames(self.meta.root / str(eps[f"videos/{key}/path"][ep]), times, episode=ep)
         return [f.transpose(1, 2, 0) for f in out]
 
