@@ -9,7 +9,7 @@ import typer
 
 def stats(
     root: Path = typer.Argument(..., help="dataset directory (v3.0 to write; v2.x is only printed)"),
-    cameras: bool = typer.Option(True, help="also recompute camera stats from the decoded frames (video or PNG image cameras)"),
+    cameras: bool = typer.Option(True, help="also recompute camera stats from decoded video or PNG frames"),
     write: bool = typer.Option(True, help="store the result in meta/stats.json and the episodes parquet"),
 ) -> None:
     """(Re)compute normalisation statistics (mean, std, min, max, count, q01..q99) as LeRobot does."""
