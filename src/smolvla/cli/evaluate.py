@@ -23,15 +23,13 @@ def register(app: typer.Typer) -> None:
 
 
 def load_eval_policy(checkpoint: str | Path, n_action_steps: int | None = None) -> Any:
-    """The policy in `checkpoint` on CPU, executing `n_action_steps` per chunk if given (else as saved)."""
+    """The policy in `checkpoint` on CPU, executing `n_action_steps` per chunk if given (else as saved).
+    `eval_command` has checked the value against the checkpoint's config before any policy is loaded."""
     from smolvla.policy.checkpoint import load_policy
 
     policy = load_policy(checkpoint)
     if n_action_steps is not None:
-        try:
-            policy.set_n_action_steps(n_action_steps)
-        except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
+        policy.set_n_action_steps(n_action_steps)
     return policy
 
 
@@ -102,15 +100,6 @@ def _run(
     from smolvla.eval.runner import evaluate
 
     if remote is None and not async_:
-        if n_action_steps is not None:  # fail here, not inside every worker process
-            from dataclasses import replace
-
-            from smolvla.policy.checkpoint import load_policy_config
-
-            try:
-                replace(load_policy_config(checkpoint), n_action_steps=n_action_steps)
-            except ValueError as e:
-                raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
         return evaluate(cfg, functools.partial(load_policy_agent, str(checkpoint), n_action_steps))
     if remote is not None:
         return evaluate(cfg, functools.partial(RemoteDriver, parse_host_port(remote), **client))
@@ -179,6 +168,15 @@ def eval_command(
         raise typer.BadParameter(
             "--n-action-steps is the server's setting with --remote; drop it", param_hint="--n-action-steps"
         )
+    if checkpoint is not None and n_action_steps is not None:  # here, not in every worker process
+        from dataclasses import replace
+
+        from smolvla.policy.checkpoint import load_policy_config
+
+        try:
+            replace(load_policy_config(checkpoint), n_action_steps=n_action_steps)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
     try:
         envs = resolve_tasks(benchmark, tasks)
     except ValueError as e:

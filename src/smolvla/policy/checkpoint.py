@@ -78,7 +78,7 @@ def load_policy(
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"checkpoint directory not found: {path}")
-    config = PolicyConfig.from_dict(read_json(path / CONFIG_FILE))
+    config = load_policy_config(path)
     stats = NormStats.from_flat(
         read_safetensors(path / STATS_FILE), config.feature_dims(), config.norm_modes(), source=str(path / STATS_FILE)
     )
@@ -93,10 +93,7 @@ def load_policy(
 
 def load_policy_config(path: str | Path) -> PolicyConfig:
     """Only the config of a directory written by `save_policy` (no weights read)."""
-    path = Path(path)
-    if not (path / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"not a policy checkpoint (no {CONFIG_FILE}): {path}")
-    return PolicyConfig.from_dict(read_json(path / CONFIG_FILE))
+    return PolicyConfig.from_dict(read_json(Path(path) / CONFIG_FILE))
 
 
 def uninitialised_model(cfg: ModelConfig) -> SmolVLAModel:

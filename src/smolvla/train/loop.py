@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -136,12 +136,10 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
 def check_resume_schedule(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> None:
     """The learning rate and its schedule come back from the checkpoint's optimiser/scheduler state, so a
     resumed run cannot change them; different values given now would be silently ignored: refuse them."""
-    diffs = [
-        f"{group}.{name}: saved {getattr(getattr(saved, group), name)!r}, given {getattr(getattr(cfg, group), name)!r}"
-        for group in ("optimizer", "schedule")
-        for name in type(getattr(cfg, group)).__dataclass_fields__
-        if getattr(getattr(saved, group), name) != getattr(getattr(cfg, group), name)
-    ]
+    diffs = []
+    for group in ("optimizer", "schedule"):
+        old, new = asdict(getattr(saved, group)), asdict(getattr(cfg, group))
+        diffs += [f"{group}.{k}: saved {old[k]!r}, given {new[k]!r}" for k in new if old[k] != new[k]]
     if diffs:
         raise ValueError(
             f"cannot resume {ckpt} with another optimiser or learning-rate schedule ({'; '.join(diffs)}); "
