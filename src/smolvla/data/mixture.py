@@ -222,11 +222,6 @@ class MixtureSampler(torch.utils.data.Sampler[int]):
         self.weights = torch.tensor(weights, dtype=torch.float64)
         self.num_samples, self.seed, self.epoch = num_samples, seed, 0
 
-    @classmethod
-    def for_mixture(cls, mixture: MixtureDataset, num_samples: int | None = None) -> MixtureSampler:
-        weights = [s.weight for s in mixture.config.sources]
-        return cls(mixture.lengths, weights, num_samples or len(mixture), mixture.config.seed)
-
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 

@@ -6,7 +6,6 @@ Everything here is built locally: random weights from `get_config("tiny")`, the 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -82,12 +81,6 @@ def make_fake_batch(
         batch[ACTION] = torch.randn(batch_size, config.chunk_size, config.action_dim, generator=gen)
         batch[ACTION_IS_PAD] = torch.zeros(batch_size, config.chunk_size, dtype=torch.bool)
     return batch
-
-
-def tiny_config(**overrides) -> PolicyConfig:
-    """The PolicyConfig of `make_tiny_policy()` with fields replaced by `overrides`."""
-    model = get_config("tiny", max_lang_tokens=48)
-    return replace(PolicyConfig(model=model, n_action_steps=model.chunk_size), **overrides)
 
 
 # A SmolVLM2-format backbone at the "tiny" size: 8 text layers on disk, of which get_config("tiny") keeps 4.

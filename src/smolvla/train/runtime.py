@@ -63,9 +63,6 @@ class Runtime:
         if self.accelerator is not None:
             self.accelerator.wait_for_everyone()
 
-    def unwrap(self, module: nn.Module) -> nn.Module:
-        return module if self.accelerator is None else self.accelerator.unwrap_model(module)
-
 
 def make_runtime(cfg: TrainConfig) -> Runtime:
     """Build the runtime; a CUDA device that is not there is an error before anything is loaded."""
