@@ -1,10 +1,13 @@
-"""Task tokenisation: trailing newline, right padding to the budget, the too-long error."""
+"""Task tokenisation: trailing newline, right padding to the budget, the too-long error, the subword vocabulary
+trained from task strings."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from smolvla.envs.metaworld_tasks import INSTRUCTIONS
+from smolvla.policy.subword import train_task_tokenizer
 from smolvla.policy.tokenizer import BYTE_PAD_TOKEN, TaskTokenizer, build_byte_tokenizer
 
 
@@ -31,8 +34,14 @@ def test_encode_appends_newline_and_right_pads(tok: TaskTokenizer) -> None:
 
 
 def test_too_long_task_is_an_error(tok: TaskTokenizer) -> None:
-    with pytest.raises(ValueError, match="task 0 is 9 tokens, more than the budget of 8"):
+    with pytest.raises(ValueError, match="task 0 is 9 tokens, more than the budget of 8") as err:
         tok(["abcdefgh"])
+    # No setting the user cannot reach is suggested (no flag sets truncate_task).
+    assert "truncate" not in str(err.value) and "use a policy trained with a larger budget" in str(err.value)
+
+
+def test_lengths_count_the_newline(tok: TaskTokenizer) -> None:
+    assert tok.lengths(["ab", "abc\n", "abcdefghij"]) == [3, 4, 11]  # over the budget is still counted
 
 
 def test_truncation_only_when_asked() -> None:
@@ -82,3 +91,44 @@ def test_matches_the_transformers_call_lerobot_makes(bos: bool) -> None:
     assert torch.equal(mask[:, : ref_mask.shape[1]], ref_mask) and not mask[:, ref_mask.shape[1] :].any()
     assert torch.equal(ids[mask], ref["input_ids"][ref_mask])
     assert (ids[0, 0].item() == 257) == bos
+
+
+def test_subword_vocabulary_fits_every_meta_world_instruction() -> None:
+    """One token per byte cannot hold Meta-World's instructions in a small budget (peg-insert-side is 51
+    bytes); a BPE trained on them fits every MT50 instruction in well under 48 tokens."""
+    tasks = list(INSTRUCTIONS.values())
+    byte = TaskTokenizer(build_byte_tokenizer(), 48)
+    assert max(byte.lengths(tasks)) == 64
+    sub = TaskTokenizer(train_task_tokenizer(tasks, 512), 48)
+    assert sub.vocab_size <= 512 and sub.pad_id == 0
+    assert max(sub.lengths(tasks)) <= 20
+    ids, mask = sub(tasks)  # no task over the budget
+    assert ids.shape == (50, 48) and bool((ids[~mask] == 0).all())
+
+
+def test_subword_vocabulary_still_encodes_unseen_text() -> None:
+    t = train_task_tokenizer(["pick the cube", "place the cube"], 300)
+    text = "Stack the ZEBRA on the 日本 cube\n"
+    assert t.decode(t.encode(text).ids).strip() == text.strip()
+    # Learned words are one token each; the unseen ones fall back to their bytes.
+    tok = TaskTokenizer(t, 64)
+    assert tok.lengths(["pick the cube"]) == [4]
+    assert tok.lengths(["zebra"]) == [len(" zebra") + 1]
+
+
+def test_subword_training_is_deterministic_and_order_free(tmp_path) -> None:
+    tasks = list(INSTRUCTIONS.values())
+    a = train_task_tokenizer(tasks, 400)
+    b = train_task_tokenizer(reversed(tasks + tasks[:5]), 400)
+    assert a.to_str() == b.to_str() and a.get_vocab_size() == 400
+    # Saved and loaded as tokenizer.json (how checkpoints carry it), it encodes identically.
+    (tmp_path / "tokenizer.json").write_text(a.to_str())
+    loaded = TaskTokenizer.from_file(tmp_path, max_length=24)
+    assert torch.equal(loaded(tasks)[0], TaskTokenizer(a, 24)(tasks)[0])
+
+
+def test_subword_training_refuses_what_it_cannot_do() -> None:
+    with pytest.raises(ValueError, match=r"vocab_size must be >= 257 \(256 bytes \+ <pad>\), got 100"):
+        train_task_tokenizer(["pick"], 100)
+    with pytest.raises(ValueError, match="no task strings to train a tokenizer on"):
+        train_task_tokenizer([], 512)

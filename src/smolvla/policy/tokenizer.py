@@ -6,8 +6,10 @@ as the tokenizer.json post-processor adds them) and right-pads. We pad to the fi
 length does not change the model's output. A task longer than the budget is an error unless the config
 asks for truncation.
 
-`build_byte_tokenizer()` makes a small byte-level tokenizer locally (257 ids) for tests, demos and tiny
-training runs where no pretrained vocabulary is needed.
+`build_byte_tokenizer()` makes a small byte-level tokenizer locally (257 ids, one token per byte): the
+tokenizer of tests, of the committed demo policy and of checkpoints trained before scratch runs switched to
+a subword vocabulary (`smolvla.policy.subword`). Both kinds are plain tokenizer.json files, so a checkpoint
+loads whichever it was saved with.
 """
 
 from __future__ import annotations
@@ -57,21 +59,28 @@ class TaskTokenizer:
     def to_json(self) -> str:
         return self.tokenizer.to_str()
 
-    def __call__(self, tasks: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """tasks: B strings -> (int64[B, L] token ids, bool[B, L] mask, True = real token)."""
+    def _encode(self, tasks: list[str]) -> list[list[int]]:
         if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
             raise ValueError(f"tasks must be a list of str, got {type(tasks).__name__}: {tasks!r:.100}")
         texts = [t if t.endswith("\n") else t + "\n" for t in tasks]
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = torch.full((len(texts), self.max_length), self.pad_id, dtype=torch.int64)
-        mask = torch.zeros((len(texts), self.max_length), dtype=torch.bool)
-        for i, enc in enumerate(encodings):
-            row = enc.ids
+        return [enc.ids for enc in self.tokenizer.encode_batch(texts)]
+
+    def lengths(self, tasks: list[str]) -> list[int]:
+        """Tokens each task takes before padding or truncation (trailing newline and special tokens included)."""
+        return [len(row) for row in self._encode(tasks)]
+
+    def __call__(self, tasks: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """tasks: B strings -> (int64[B, L] token ids, bool[B, L] mask, True = real token)."""
+        encodings = self._encode(tasks)
+        ids = torch.full((len(tasks), self.max_length), self.pad_id, dtype=torch.int64)
+        mask = torch.zeros((len(tasks), self.max_length), dtype=torch.bool)
+        for i, row in enumerate(encodings):
             if len(row) > self.max_length:
                 if not self.truncate:
+                    # The budget is part of the trained policy (`smolvla train --max-task-tokens`).
                     raise ValueError(
                         f"task {i} is {len(row)} tokens, more than the budget of {self.max_length} "
-                        f"(task: {tasks[i]!r:.80}); shorten it or set truncate_task=True"
+                        f"(task: {tasks[i]!r:.80}); shorten the task or use a policy trained with a larger budget"
                     )
                 row = row[: self.max_length]
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
