@@ -46,11 +46,10 @@ def lerobot_config(backbone: Path, **overrides) -> dict:
     return cfg | overrides
 
 
-@pytest.fixture(scope="module")
-def source(tiny_hf_dir: Path) -> SmolVLAPolicy:
+def _source_policy(tiny_hf_dir: Path, **overrides) -> SmolVLAPolicy:
     """The policy a LeRobot checkpoint is written from: HF backbone weights + a random expert."""
     torch.set_num_threads(1)
-    config, _ = policy_config_from_lerobot(lerobot_config(tiny_hf_dir))
+    config, _ = policy_config_from_lerobot(lerobot_config(tiny_hf_dir, **overrides))
     gen = torch.Generator().manual_seed(0)
     stats = NormStats(
         {
@@ -62,6 +61,11 @@ def source(tiny_hf_dir: Path) -> SmolVLAPolicy:
     policy = SmolVLAPolicy(config, stats, TaskTokenizer.from_file(tiny_hf_dir, 48))
     load_backbone_weights(policy.model, tiny_hf_dir, config.model)
     return policy.eval()
+
+
+@pytest.fixture(scope="module")
+def source(tiny_hf_dir: Path) -> SmolVLAPolicy:
+    return _source_policy(tiny_hf_dir)
 
 
 def _same_predictions(a: SmolVLAPolicy, b: SmolVLAPolicy) -> None:
@@ -135,7 +139,9 @@ def test_torch_compile_prefix_is_renamed_like_lerobot(source, tiny_hf_dir: Path,
     _same_predictions(load_lerobot_policy(path), source)
     compiled["model.state_proj.bias"] = w["model.state_proj.bias"].clone()
     save_file(compiled, str(path / "model.safetensors"))
-    with pytest.raises(ValueError, match="'model.state_proj.bias' is stored both with and without"):
+    with pytest.raises(
+        ValueError, match="'model._orig_mod.state_proj.bias' and 'model.state_proj.bias' both map to 'model.state_proj"
+    ):
         load_lerobot_policy(path)
 
 
@@ -169,6 +175,69 @@ def test_non_positive_num_vlm_layers_keeps_every_layer(tiny_hf_dir: Path) -> Non
     assert policy_config_from_lerobot(known)[0].model.decoder.layers == 32
     with pytest.raises(ValueError, match="num_expert_layers=4 != the 8 kept VLM layers"):
         policy_config_from_lerobot(lerobot_config(tiny_hf_dir, num_vlm_layers=-1, num_expert_layers=4))
+
+
+def test_from_pretrained_imports_a_lerobot_checkpoint(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
+    # LeRobot users call from_pretrained on LeRobot's own directories first: its config.json says "type".
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
+    loaded = SmolVLAPolicy.from_pretrained(path)
+    assert loaded.config == source.config and loaded.tokenizer is not None
+    _same_predictions(loaded, source)
+    ours = tmp_path / "ours"
+    loaded.save_pretrained(ours)
+    with pytest.raises(ValueError, match="is not a LeRobot checkpoint; ours carry their own tokenizer"):
+        SmolVLAPolicy.from_pretrained(ours, tokenizer_path=tiny_hf_dir)
+
+
+def test_num_vlm_layers_above_the_backbones_keeps_every_layer(tiny_hf_dir: Path, tmp_path: Path) -> None:
+    # LeRobot slices layers[:num_vlm_layers], which keeps all 8 of the tiny backbone for 12: so do we.
+    config, _ = policy_config_from_lerobot(lerobot_config(tiny_hf_dir, num_vlm_layers=12))
+    assert config.model.decoder.layers == config.model.decoder.total_layers == 8
+    wide = _source_policy(tiny_hf_dir, num_vlm_layers=12)
+    path = write_lerobot_checkpoint(wide, tmp_path / "c", lerobot_config(tiny_hf_dir, num_vlm_layers=12))
+    loaded = SmolVLAPolicy.from_pretrained(path)
+    assert len(loaded.model.text.layers) == len(loaded.model.expert.layers) == 8
+    _same_predictions(loaded, wide)
+
+
+def test_tokenizer_from_checkpoint_dir_or_argument(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
+    # A backbone dir with config.json only (LeRobot checkpoints carry every weight but no tokenizer).
+    backbone = tmp_path / "backbone"
+    backbone.mkdir()
+    (backbone / "config.json").write_text((tiny_hf_dir / "config.json").read_text())
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(backbone))
+    bare = SmolVLAPolicy.from_pretrained(path)
+    assert bare.tokenizer is None
+    with pytest.raises(ValueError, match="this policy has no tokenizer: pass tokenizer_path when loading it"):
+        bare.predict_action_chunk(make_fake_batch(bare.config))
+    _same_predictions(SmolVLAPolicy.from_pretrained(path, tokenizer_path=tiny_hf_dir / "tokenizer.json"), source)
+    (path / "tokenizer.json").write_text((tiny_hf_dir / "tokenizer.json").read_text())
+    _same_predictions(SmolVLAPolicy.from_pretrained(path), source)
+
+
+@pytest.mark.parametrize("escape", ["absolute", "dotdot", "symlink"])
+@pytest.mark.parametrize("reader", ["load", "inspect"])
+def test_processor_state_file_must_stay_in_the_checkpoint(
+    source, tiny_hf_dir: Path, tmp_path: Path, escape: str, reader: str
+) -> None:
+    # A processor JSON is read from the checkpoint: its state_file must not reach a file outside it.
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
+    pre = json.loads((path / "policy_preprocessor.json").read_text())
+    step = pre["steps"][-1]
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes((path / step["state_file"]).read_bytes())  # valid stats: only the location is wrong
+    if escape == "symlink":
+        (path / "link.safetensors").symlink_to(outside)
+    step["state_file"] = {"absolute": str(outside), "dotdot": "../outside.safetensors"}.get(escape, "link.safetensors")
+    (path / "policy_preprocessor.json").write_text(json.dumps(pre))
+    match = r"is absolute; only paths inside" if escape == "absolute" else r"escapes .*c \(it resolves to .*outside"
+    with pytest.raises(ValueError, match=match):
+        if reader == "load":
+            load_lerobot_policy(path)
+        else:
+            from smolvla.policy.inspect import inspect_checkpoint
+
+            inspect_checkpoint(path)
 
 
 def test_weight_errors_list_keys(source, tiny_hf_dir: Path, tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def backbone_state_dict(path: str | Path, cfg: ModelConfig) -> dict[str, torch.T
     if lm_head is None:
         raise ValueError(f"{source}: missing {HF_LM_HEAD}")
     check_shape(HF_LM_HEAD, lm_head, (cfg.decoder.vocab_size, cfg.decoder.hidden), source)
-    ours, unmatched = rename_prefixes(raw, HF_PREFIXES)
+    ours, unmatched = rename_prefixes(raw, HF_PREFIXES, source)
     if unmatched:
         raise ValueError(f"{source}: unexpected keys {sorted(unmatched)[:20]}")
     present = {int(m.group(1)) for k in ours if (m := _TEXT_LAYER.match(k))}
@@ -184,6 +184,8 @@ def policy_from_backbone(
         action_dim=action_dim,
         n_action_steps=n_action_steps or model_cfg.chunk_size,
     )
+    if not (path / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"backbone directory {path} has no tokenizer.json")
     tokenizer = TaskTokenizer.from_file(path, model_cfg.max_lang_tokens, truncate=config.truncate_task)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

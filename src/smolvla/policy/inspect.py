@@ -12,6 +12,7 @@ from typing import Any
 
 from safetensors import safe_open
 
+from smolvla.data.paths import confine
 from smolvla.policy.checkpoint import CONFIG_FILE, STATS_FILE, WEIGHTS_FILE, is_policy_dir
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.hf_backbone import read_json
@@ -46,9 +47,8 @@ def inspect_checkpoint(path: str | Path) -> dict[str, Any]:
             if (path / name).is_file():
                 for step in read_json(path / name).get("steps", []):
                     if "state_file" in step:
-                        stats += [
-                            f"{step['state_file']}: {k}" for k in sorted(tensor_shapes(path / step["state_file"]))
-                        ]
+                        state_file = confine(path, step["state_file"], f"{path / name} state_file")
+                        stats += [f"{step['state_file']}: {k}" for k in sorted(tensor_shapes(state_file))]
         fmt = "lerobot"
     else:
         raise FileNotFoundError(f"{path} is not a checkpoint directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")

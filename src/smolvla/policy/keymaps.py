@@ -55,15 +55,23 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def rename_prefixes(
-    tensors: Mapping[str, torch.Tensor], prefixes: Sequence[tuple[str, str]]
+    tensors: Mapping[str, torch.Tensor], prefixes: Sequence[tuple[str, str]], source: str
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Apply the first matching (old, new) prefix rename to each key; return (renamed, keys matching none)."""
+    """Apply the first matching (old, new) prefix rename to each key; return (renamed, keys matching none).
+
+    A final ("", "") pair keeps unmatched keys as they are. Two keys renamed onto one name is an error
+    naming both (one of them would be silently lost).
+    """
     out: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
     unmatched: list[str] = []
     for key, value in tensors.items():
         for old, new in prefixes:
             if key.startswith(old):
-                out[new + key[len(old) :]] = value
+                name = new + key[len(old) :]
+                if name in out:
+                    raise ValueError(f"{source}: {origin[name]!r} and {key!r} both map to {name!r}")
+                out[name], origin[name] = value, key
                 break
         else:
             unmatched.append(key)

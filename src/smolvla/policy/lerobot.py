@@ -19,6 +19,7 @@ tokenizer.json if present) or a name in `hf_backbone.KNOWN_BACKBONES`. Nothing i
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from smolvla.data.paths import confine
 from smolvla.model.config import ExpertConfig, ModelConfig
 from smolvla.policy.checkpoint import uninitialised_model
 from smolvla.policy.config import PolicyConfig
@@ -85,6 +87,15 @@ PRE_FILE, POST_FILE = "policy_preprocessor.json", "policy_postprocessor.json"
 COMPILED_PREFIX = "model._orig_mod."
 
 
+def is_lerobot_checkpoint(path: str | Path) -> bool:
+    """True if `path/config.json` is a LeRobot policy config: it names the policy `type` (ours has no such key)."""
+    try:
+        raw = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False  # missing or unreadable: the loader of our own format reports it
+    return isinstance(raw, dict) and "type" in raw
+
+
 def load_lerobot_policy(
     path: str | Path,
     *,
@@ -95,8 +106,8 @@ def load_lerobot_policy(
 ) -> SmolVLAPolicy:
     """Build a `SmolVLAPolicy` from a LeRobot SmolVLA checkpoint directory.
 
-    tokenizer_path: tokenizer.json (or a dir holding it); default: the local backbone dir's, if any.
-        Without one the policy accepts only pre-tokenised batches.
+    tokenizer_path: tokenizer.json (or a dir holding it); default: the one in the checkpoint dir, else in
+        the local backbone dir, if any. Without one the policy accepts only pre-tokenised batches.
     stats_rename: {old_prefix: new_prefix} applied to stats keys before strict matching, e.g.
         {"so100.buffer.": ""} for a checkpoint whose stats were saved under a dataset prefix.
     """
@@ -107,34 +118,26 @@ def load_lerobot_policy(
     buffers = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_MODULES)}
     eps, stats = read_lerobot_stats(path, config, buffers, stats_rename or {})
     config = replace(config, norm_eps=eps)
-    tokenizer = _resolve_tokenizer(tokenizer_path, backbone_dir, config)
+    tokenizer = _resolve_tokenizer(tokenizer_path, (path, backbone_dir), config)
     policy = SmolVLAPolicy(config, stats, tokenizer, model=uninitialised_model(config.model))
     strict_load(policy.model, lerobot_to_ours(tensors, config.model, str(path / "model.safetensors")), str(path))
     return policy.to(device=device, dtype=dtype)
 
 
 def lerobot_to_ours(tensors: dict[str, torch.Tensor], cfg: ModelConfig, source: str) -> dict[str, torch.Tensor]:
-    """Rename LeRobot weight keys to ours; lm_head is shape-checked then dropped; unknown keys are an error."""
-    tensors = _strip_compiled_prefix(tensors, source)
+    """Rename LeRobot weight keys to ours; lm_head is shape-checked then dropped; unknown keys are an error.
+
+    `model._orig_mod.X` (weights saved from a torch.compile'd model) is first read as `model.X`, as LeRobot's
+    loader does; a key stored under both spellings is an error.
+    """
+    tensors, _ = rename_prefixes(tensors, ((COMPILED_PREFIX, "model."), ("", "")), source)
     lm_head = tensors.pop(LEROBOT_LM_HEAD, None)
     if lm_head is not None:
         check_shape(LEROBOT_LM_HEAD, lm_head, (cfg.decoder.vocab_size, cfg.decoder.hidden), source)
-    ours, unmatched = rename_prefixes(tensors, LEROBOT_PREFIXES)
+    ours, unmatched = rename_prefixes(tensors, LEROBOT_PREFIXES, source)
     if unmatched:
         raise ValueError(f"{source}: unexpected keys (not part of LeRobot's SmolVLA layout): {sorted(unmatched)[:20]}")
     return ours
-
-
-def _strip_compiled_prefix(tensors: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
-    """`model._orig_mod.X` -> `model.X`: weights saved from a torch.compile'd model, which LeRobot's loader
-    renames the same way. A key present under both spellings is an error (we would have to pick one)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in tensors.items():
-        name = "model." + key[len(COMPILED_PREFIX) :] if key.startswith(COMPILED_PREFIX) else key
-        if name in out:
-            raise ValueError(f"{source}: {name!r} is stored both with and without the {COMPILED_PREFIX!r} prefix")
-        out[name] = value
-    return out
 
 
 def policy_config_from_lerobot(raw: dict[str, Any], source: str = "config.json") -> tuple[PolicyConfig, Path | None]:
@@ -191,22 +194,23 @@ def policy_config_from_lerobot(raw: dict[str, Any], source: str = "config.json")
 
 
 def _backbone_config(name: str, num_vlm_layers: int, source: str) -> tuple[ModelConfig, Path | None]:
-    """Backbone architecture with its first `num_vlm_layers` text layers; LeRobot keeps all of them when
-    num_vlm_layers <= 0 (it truncates the layer list only for a positive value)."""
+    """Backbone architecture with its first `num_vlm_layers` text layers. LeRobot slices the layer list
+    (`layers[:num_vlm_layers]`) only for a positive value, so it keeps all of them when num_vlm_layers <= 0
+    or exceeds the backbone's layer count: the backbone (and so the weights) decides, here as there."""
     local = Path(name)
     if local.is_dir():
-        cfg, backbone_dir = load_backbone_config(local, max(num_vlm_layers, 1)), local
+        cfg, backbone_dir = load_backbone_config(local, 1), local
     else:
-        known = known_backbone_config(name, max(num_vlm_layers, 1))
+        known = known_backbone_config(name, 1)
         if known is None:
             raise ValueError(
                 f"{source}: vlm_model_name {name!r} is neither a local backbone directory nor a known backbone "
                 f"{sorted(KNOWN_BACKBONES)}; nothing is downloaded, so pass a local SmolVLM2 directory"
             )
         cfg, backbone_dir = known, None
-    if num_vlm_layers <= 0:
-        cfg = replace(cfg, decoder=replace(cfg.decoder, layers=cfg.decoder.total_layers))
-    return cfg, backbone_dir
+    total = cfg.decoder.total_layers
+    kept = min(num_vlm_layers, total) if num_vlm_layers > 0 else total
+    return replace(cfg, decoder=replace(cfg.decoder, layers=kept)), backbone_dir
 
 
 def _features(c: dict[str, Any], source: str) -> tuple[tuple[str, ...], int, int]:
@@ -256,15 +260,15 @@ def read_lerobot_stats(
         post_eps, post_flat = _processor_state(path, POST_FILE, "unnormalizer_processor", config)
         if post_eps != eps:
             raise ValueError(f"{path}: normaliser eps {eps} != unnormaliser eps {post_eps}")
-        pre_flat, post_flat = _rename(pre_flat, rename), _rename(post_flat, rename)
         sources = (str(path / PRE_FILE), str(path / POST_FILE))
+        pre_flat, post_flat = _rename(pre_flat, rename, sources[0]), _rename(post_flat, rename, sources[1])
         if buffers:
             logger.warning(
                 "%s: ignoring %d legacy normalisation buffers; processor files take precedence", path, len(buffers)
             )
     else:
         eps, pre_flat, post_flat = 1e-8, {}, {}
-        for key, value in _rename(buffers, rename).items():
+        for key, value in _rename(buffers, rename, str(path / "model.safetensors")).items():
             (post_flat if key.startswith("unnormalize_outputs.") else pre_flat)[key] = value
         pre_flat, post_flat = _from_buffers(pre_flat, config), _from_buffers(post_flat, config)
         sources = (f"{path}/model.safetensors normalize_* buffers", f"{path}/model.safetensors unnormalize_* buffers")
@@ -303,7 +307,9 @@ def _processor_state(
             f"but config.json normalises it ({config.state_norm})"
         )
     eps = float(step_config.get("eps", 1e-8))
-    return eps, read_safetensors(path / step["state_file"])
+    # The file name comes from the checkpoint: it must not make us read a file outside the checkpoint dir.
+    state_file = confine(path, step["state_file"], f"{path / filename} '{registry_name}' state_file")
+    return eps, read_safetensors(state_file)
 
 
 def _check_processor_norm_map(norm_map: dict[str, str], config: PolicyConfig, source: str) -> None:
@@ -331,25 +337,23 @@ def _from_buffers(raw: dict[str, torch.Tensor], config: PolicyConfig) -> dict[st
     return out
 
 
-def _rename(flat: dict[str, torch.Tensor], rename: Mapping[str, str]) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in flat.items():
-        for old, new in rename.items():
-            if key.startswith(old):
-                key = new + key[len(old) :]
-                break
-        if key in out:
-            raise ValueError(f"stats rename mapping {dict(rename)} maps two keys onto {key!r}")
-        out[key] = value
-    return out
+def _rename(flat: dict[str, torch.Tensor], rename: Mapping[str, str], source: str) -> dict[str, torch.Tensor]:
+    """Apply the user's `stats_rename` prefixes; keys matching none are kept for the strict parser to name."""
+    return rename_prefixes(flat, (*rename.items(), ("", "")), f"{source} (stats_rename {dict(rename)})")[0]
 
 
 def _resolve_tokenizer(
-    tokenizer_path: str | Path | None, backbone_dir: Path | None, config: PolicyConfig
+    tokenizer_path: str | Path | None, places: tuple[Path | None, ...], config: PolicyConfig
 ) -> TaskTokenizer | None:
-    if tokenizer_path is None and backbone_dir is not None and (backbone_dir / "tokenizer.json").is_file():
-        tokenizer_path = backbone_dir / "tokenizer.json"
+    """The given tokenizer, else the first tokenizer.json among `places` (checkpoint dir, local backbone dir)."""
     if tokenizer_path is None:
-        logger.warning("no tokenizer available: the policy will accept only pre-tokenised language inputs")
-        return None
+        found = [p / "tokenizer.json" for p in places if p is not None and (p / "tokenizer.json").is_file()]
+        if not found:
+            logger.warning(
+                "no tokenizer.json in %s: the policy accepts only pre-tokenised language inputs "
+                "(pass tokenizer_path to use task strings)",
+                " or ".join(str(p) for p in places if p is not None),
+            )
+            return None
+        tokenizer_path = found[0]
     return TaskTokenizer.from_file(tokenizer_path, config.max_lang_tokens, truncate=config.truncate_task)

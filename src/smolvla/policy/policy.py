@@ -249,11 +249,27 @@ class SmolVLAPolicy(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        *,
+        tokenizer_path: str | Path | None = None,
     ) -> SmolVLAPolicy:
-        """Load a directory written by `save_pretrained`, strictly (names, shapes, stats keys)."""
-        from smolvla.policy.checkpoint import load_policy
+        """Load a directory written by `save_pretrained`, or a LeRobot SmolVLA checkpoint (its config.json
+        names the policy "type"), strictly (names, shapes, stats keys).
 
+        tokenizer_path: LeRobot checkpoints only, whose tokenizer belongs to the backbone: tokenizer.json (or
+            a dir holding it), needed for task strings when neither the checkpoint dir nor a local
+            `vlm_model_name` dir has one. Our own checkpoints carry theirs.
+        """
+        from smolvla.policy.checkpoint import load_policy
+        from smolvla.policy.lerobot import is_lerobot_checkpoint, load_lerobot_policy
+
+        if is_lerobot_checkpoint(path):
+            return load_lerobot_policy(path, tokenizer_path=tokenizer_path, device=device, dtype=dtype)
+        if tokenizer_path is not None:
+            raise ValueError(f"{path} is not a LeRobot checkpoint; ours carry their own tokenizer: omit tokenizer_path")
         return load_policy(path, device=device, dtype=dtype)
 
 

@@ -17,8 +17,7 @@ from smolvla.data.meta import DatasetMeta
 from smolvla.model.config import get_config
 from smolvla.policy.checkpoint import load_policy
 from smolvla.policy.config import PolicyConfig
-from smolvla.policy.hf_backbone import backbone_state_dict, load_backbone_config, read_json
-from smolvla.policy.keymaps import strict_load
+from smolvla.policy.hf_backbone import load_backbone_config, policy_from_backbone, read_json
 from smolvla.policy.lerobot import load_lerobot_policy, policy_config_from_lerobot
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.tokenizer import TaskTokenizer, build_byte_tokenizer
@@ -70,20 +69,18 @@ def _our_checkpoint(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPo
 def _backbone(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> SmolVLAPolicy:
     path = Path(str(init.path))
     base = get_config(init.model_preset)
-    model_cfg = load_backbone_config(path, base.decoder.layers, base)
-    cfg = _policy_config_for(model_cfg, metas)
-    tok_file = path / "tokenizer.json"
-    if not tok_file.is_file():
-        raise FileNotFoundError(f"backbone directory {path} has no tokenizer.json")
-    tokenizer = TaskTokenizer.from_file(tok_file, cfg.max_lang_tokens, truncate=cfg.truncate_task)
-    torch.manual_seed(seed)
-    policy = SmolVLAPolicy(cfg, training_stats(metas, cfg), tokenizer)
-    # Vision, connector and the kept text layers come from the backbone; expert and projections stay random.
-    weights = backbone_state_dict(path, model_cfg)
-    strict_load(
-        policy.model, weights, str(path / "model.safetensors"), only_prefixes=("vision.", "connector.", "text.")
+    # The dataset is checked against the backbone's architecture before any weights are read.
+    cfg = _policy_config_for(load_backbone_config(path, base.decoder.layers, base), metas)
+    return policy_from_backbone(
+        path,
+        camera_keys=cfg.camera_keys,
+        state_dim=cfg.state_dim,
+        action_dim=cfg.action_dim,
+        stats=training_stats(metas, cfg),
+        num_vlm_layers=base.decoder.layers,
+        base=base,
+        seed=seed,
     )
-    return policy
 
 
 def _lerobot(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
