@@ -6,7 +6,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from smolvla.serve.codec import ProtocolError, decode_array, encode_array, pack, unpack
+from smolvla.serve.codec import MAX_ECHO_CHARS, ProtocolError, brief, decode_array, encode_array, pack, unpack
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,46 @@ def test_unpack_refuses_garbage_text_non_maps_and_extensions() -> None:
 def test_pack_refuses_python_objects() -> None:
     with pytest.raises(ProtocolError, match="not msgpack-serialisable"):
         pack({"a": object()})
+
+
+@pytest.mark.parametrize(
+    ("obj", "code", "match"),
+    [
+        # An unhashable dtype must not reach the set lookup (it raised TypeError and closed the connection).
+        ({"dtype": ["float32"], "shape": [1], "data": b""}, "bad_dtype", r"dtype \['float32'\] is not allowed"),
+        ({"dtype": {"a": 1}, "shape": [1], "data": b""}, "bad_dtype", r"dtype \{'a': 1\} is not allowed"),
+        # Products that overflow int64 wrapped around to 0 bytes and then crashed in reshape.
+        (
+            {"dtype": "uint8", "shape": [2**62, 4], "data": b""},
+            "bad_message",
+            r"shape \[4611686018427387904, 4\] of uint8 needs 18446744073709551616 bytes, got 0",
+        ),
+        (
+            {"dtype": "float32", "shape": [2**63 - 1, 2**63 - 1], "data": b""},
+            "bad_message",
+            r"needs 340282366920938463389587631136930004996 bytes, got 0",
+        ),
+        ({b"dtype": "uint8", "shape": [1], "data": b"x"}, "bad_message", r"got \[b'dtype', 'shape', 'data'\]"),
+    ],
+)
+def test_decode_refuses_unhashable_dtypes_and_overflowing_shapes(obj: dict, code: str, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match) as err:
+        decode_array(obj, field="observation.state")
+    assert err.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("frame", "detail"),
+    [(b"\xc1", "a reserved or invalid type byte"), (b"\x91" * 5000, "nesting deeper than the decoder allows")],
+)
+def test_unpack_errors_always_say_what_was_wrong(frame: bytes, detail: str) -> None:
+    with pytest.raises(ProtocolError, match=f"^frame is not valid msgpack: {detail}$"):
+        unpack(frame)
+
+
+def test_brief_caps_what_is_echoed() -> None:
+    assert brief("ok") == "'ok'"
+    assert len(brief("x" * 10_000_000)) <= MAX_ECHO_CHARS + 5
+    assert brief(b"y" * 1000) == repr(b"y" * 24) + "... (1000 bytes)"
+    assert brief(list(range(10**6))) == "[0, 1, 2, 3, 4, 5, 6, 7, ...]"
+    assert len(brief({"k" * 10_000: [[["deep"]]] * 1000})) < 3 * MAX_ECHO_CHARS

@@ -8,6 +8,7 @@ import pytest
 from smolvla.serve.codec import ProtocolError, pack, unpack
 from smolvla.serve.protocol import (
     CLIENT_TO_SERVER,
+    MAX_TASK_BYTES,
     PROTOCOL_VERSION,
     SERVER_TO_CLIENT,
     Actions,
@@ -153,3 +154,81 @@ def test_actions_must_be_float32_matrix() -> None:
     msg["actions"] = _wire(Actions(1, 0, 0, np.zeros((2, 3), np.float64)))["actions"]
     with pytest.raises(ProtocolError, match=r"actions: expected float32\[n, action_dim\], got float64\[2, 3\]"):
         parse(msg, SERVER_TO_CLIENT)
+
+
+def test_unhashable_type_field_is_a_bad_message() -> None:
+    # A list in "type" used to raise TypeError (unhashable) and close the connection with 1011.
+    for kind in (["hello"], {"a": 1}):
+        with pytest.raises(ProtocolError, match=r"unexpected message type .*; expected one of") as err:
+            parse({"type": kind}, CLIENT_TO_SERVER)
+        assert err.value.code == "bad_message"
+        with pytest.raises(ProtocolError, match=r"expected a 'hello' message, got type "):
+            Hello.from_wire({"type": kind})
+
+
+@pytest.mark.parametrize("message", ["hello", "observation"])
+def test_task_length_is_bounded_in_bytes_before_anything_tokenises_it(message: str) -> None:
+    msg = _wire(_hello() if message == "hello" else _obs())
+    assert len(_wire(_hello(task="é" * (MAX_TASK_BYTES // 2)))["task"].encode()) == MAX_TASK_BYTES  # at the limit: ok
+    msg["task"] = "é" * (MAX_TASK_BYTES // 2 + 1)  # two UTF-8 bytes per character
+    with pytest.raises(
+        ProtocolError, match=rf"{message}: field 'task' is {MAX_TASK_BYTES + 2} bytes \(UTF-8\), over the limit of "
+    ) as err:
+        parse(msg, CLIENT_TO_SERVER)
+    assert err.value.code == "bad_task"
+
+
+def test_echoed_input_is_capped_in_error_texts() -> None:
+    msg = _wire(_hello())
+    msg["camera_keys"] = ["k"] * 100_000  # not distinct: the error quotes the list
+    with pytest.raises(ProtocolError, match="camera_keys must be distinct strings") as err:
+        parse(msg, CLIENT_TO_SERVER)
+    assert len(str(err.value)) < 300
+    with pytest.raises(ProtocolError, match="unexpected message type") as err:
+        parse({"type": "x" * 10_000_000}, CLIENT_TO_SERVER)
+    assert len(str(err.value)) < 300
+
+
+_ODD_VALUES = [
+    None,
+    [],
+    {},
+    [[1]],
+    {"a": []},
+    2**63 - 1,
+    -(2**63),
+    float("nan"),
+    float("inf"),
+    True,
+    "x" * 5000,
+    b"\xff" * 10,
+    {"dtype": ["float32"], "shape": [1], "data": b""},
+    {"dtype": "uint8", "shape": [2**62, 4], "data": b""},
+    {"dtype": {"a": 1}, "shape": {}, "data": []},
+]
+
+
+def _every_message() -> list[tuple[dict, dict]]:
+    actions = Actions(1, 0, 0, np.zeros((2, 2), np.float32))
+    welcome = Welcome("s", 2, 1, 2, None, 4096, "p")
+    client = [_hello(), _obs()]
+    server = [actions, welcome, Skipped(1, 0, "similar_state"), Error("internal", "x")]
+    return [(_wire(m), CLIENT_TO_SERVER) for m in client] + [(_wire(m), SERVER_TO_CLIENT) for m in server]
+
+
+def test_malformed_fields_only_ever_raise_protocol_errors_with_a_detail() -> None:
+    """Every field (and every entry of a map field) of every message replaced by odd values: the parser
+    answers a ProtocolError with a non-empty, bounded text, never another exception."""
+    tried = 0
+    for base, allowed in _every_message():
+        for key in base:
+            variants = [{**base, key: odd} for odd in _ODD_VALUES]
+            if isinstance(base[key], dict):
+                variants += [{**base, key: {**base[key], sub: odd}} for sub in base[key] for odd in _ODD_VALUES]
+            for msg in variants:
+                tried += 1
+                try:
+                    parse(msg, allowed)
+                except ProtocolError as err:
+                    assert str(err).strip() and len(str(err)) < 400, (base["type"], key, str(err)[:500])
+    assert tried > 500

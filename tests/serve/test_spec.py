@@ -67,6 +67,16 @@ def test_handshake_mismatch_messages(hello: Hello, spec: ServerSpec, match: str)
     assert err.value.code == "handshake_mismatch"
 
 
+def test_a_task_the_policy_cannot_take_is_refused_at_the_handshake() -> None:
+    def check_task(task: str) -> None:
+        raise ValueError(f"task 0 is {len(task) + 1} tokens, more than the budget of 16")
+
+    with pytest.raises(ProtocolError, match="handshake mismatch: task: task 0 is 11 tokens, more than the budget") as e:
+        check_hello(_hello(task="reach goal"), _spec(), token=None, check_task=check_task)
+    assert e.value.code == "handshake_mismatch"
+    check_hello(_hello(), _spec(), token=None, check_task=lambda task: None)
+
+
 def test_all_mismatches_are_listed_together() -> None:
     with pytest.raises(ProtocolError, match="state_dim: policy expects 6, client sent 2; action_dim: policy expects 6"):
         check_hello(_hello(state_dim=2, action_dim=1), _spec(), token=None)

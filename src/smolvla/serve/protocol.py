@@ -18,10 +18,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from smolvla.serve.codec import ProtocolError, decode_array, encode_array
+from smolvla.serve.codec import ProtocolError, brief, decode_array, encode_array
 
 # Bumped on any incompatible change to a message; both sides must agree exactly.
 PROTOCOL_VERSION = 1
+# A task instruction is a sentence; the bound is checked here, before anything tokenises it (a 10 MiB task
+# would hold the forward thread for seconds).
+MAX_TASK_BYTES = 1024
+# The largest hello frame the server reads before the token is checked (a hello is a few hundred bytes).
+MAX_HELLO_BYTES = 64 * 1024
 
 
 def _field(msg: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -41,9 +46,19 @@ def _non_negative(value: int, key: str, where: str) -> int:
     return value
 
 
+def _task(msg: dict[str, Any], where: str) -> str:
+    task = _field(msg, "task", str, where)
+    size = len(task.encode("utf-8"))
+    if size > MAX_TASK_BYTES:
+        raise ProtocolError(
+            "bad_task", f"{where}: field 'task' is {size} bytes (UTF-8), over the limit of {MAX_TASK_BYTES} bytes"
+        )
+    return task
+
+
 def _check_type(msg: dict[str, Any], expected: str) -> None:
     if msg.get("type") != expected:
-        raise ProtocolError("bad_message", f"expected a {expected!r} message, got type {msg.get('type')!r}")
+        raise ProtocolError("bad_message", f"expected a {expected!r} message, got type {brief(msg.get('type'))}")
 
 
 @dataclass(frozen=True)
@@ -86,17 +101,19 @@ class Hello:
             )
         keys = _field(msg, "camera_keys", list, where)
         if not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
-            raise ProtocolError("bad_message", f"hello: camera_keys must be distinct strings, got {keys!r}")
+            raise ProtocolError("bad_message", f"hello: camera_keys must be distinct strings, got {brief(keys)}")
         raw_shapes = _field(msg, "image_shapes", dict, where)
         shapes = {}
         for key, shape in raw_shapes.items():
             ok = isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)
             if not ok or shape[2] != 3:
-                raise ProtocolError("bad_message", f"hello: image_shapes[{key!r}] must be [H, W, 3], got {shape!r}")
+                raise ProtocolError(
+                    "bad_message", f"hello: image_shapes[{brief(key)}] must be [H, W, 3], got {brief(shape)}"
+                )
             shapes[key] = (shape[0], shape[1], shape[2])
         if set(shapes) != set(keys):
             raise ProtocolError(
-                "bad_message", f"hello: image_shapes keys {sorted(shapes)} differ from camera_keys {sorted(keys)}"
+                "bad_message", f"hello: image_shapes keys {brief(list(shapes))} differ from camera_keys {brief(keys)}"
             )
         token = msg.get("token")
         if token is not None and not isinstance(token, str):
@@ -106,9 +123,10 @@ class Hello:
             image_shapes=shapes,
             state_dim=_non_negative(_field(msg, "state_dim", int, where), "state_dim", where),
             action_dim=_non_negative(_field(msg, "action_dim", int, where), "action_dim", where),
-            task=_field(msg, "task", str, where),
+            task=_task(msg, where),
             token=token,
-            client_name=str(msg.get("client_name", "")),
+            # Free text for logs, kept short so that it cannot flood them.
+            client_name=_field(msg, "client_name", str, where)[:64] if "client_name" in msg else "",
             protocol_version=version,
         )
 
@@ -188,7 +206,7 @@ class Observation:
             must_go=_field(msg, "must_go", bool, w),
             images={k: decode_array(v, field=f"observation.images[{k!r}]") for k, v in images.items()},
             state=decode_array(_field(msg, "state", dict, w), field="observation.state"),
-            task=_field(msg, "task", str, w),
+            task=_task(msg, w),
             sent_at=float(_field(msg, "sent_at", (int, float), w)),
         )
 
@@ -303,6 +321,6 @@ CLIENT_TO_SERVER: dict[str, type] = {m.TYPE: m for m in (Hello, Observation)}
 def parse(msg: dict[str, Any], allowed: dict[str, type]) -> Any:
     """Message map -> the typed message its "type" names, if that type is in `allowed`."""
     kind = msg.get("type")
-    if kind not in allowed:
-        raise ProtocolError("bad_message", f"unexpected message type {kind!r}; expected one of {sorted(allowed)}")
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ProtocolError("bad_message", f"unexpected message type {brief(kind)}; expected one of {sorted(allowed)}")
     return allowed[kind].from_wire(msg)

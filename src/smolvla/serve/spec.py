@@ -7,12 +7,13 @@ policy or a checkpoint, it only declares what it will send, and the server refus
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from smolvla.serve.codec import ProtocolError
+from smolvla.serve.codec import ProtocolError, brief
 from smolvla.serve.protocol import Hello, Observation
 
 
@@ -71,8 +72,14 @@ class ServerSpec:
         )
 
 
-def check_hello(hello: Hello, spec: ServerSpec, token: str | None) -> None:
-    """Raise ProtocolError (code "unauthorized" or "handshake_mismatch") unless `hello` fits `spec`."""
+# Raises ValueError (saying why) when the served policy cannot take `task`, e.g. over its token budget.
+TaskCheck = Callable[[str], None]
+
+
+def check_hello(hello: Hello, spec: ServerSpec, token: str | None, check_task: TaskCheck | None = None) -> None:
+    """Raise ProtocolError (code "unauthorized" or "handshake_mismatch") unless `hello` fits `spec` and the
+    policy can take its task (`check_task`): a task the policy cannot tokenise is refused here, once, rather
+    than on every observation of the session."""
     if token is not None:
         # Constant-time compare so a wrong token's timing does not leak how many characters matched.
         sent = (hello.token or "").encode()
@@ -83,8 +90,8 @@ def check_hello(hello: Hello, spec: ServerSpec, token: str | None) -> None:
     extra = sorted(set(hello.camera_keys) - set(spec.camera_keys))
     if missing or extra:
         problems.append(
-            f"camera keys: policy expects {sorted(spec.camera_keys)}, client sent {sorted(hello.camera_keys)}"
-            f" (missing {missing}, unexpected {extra})"
+            f"camera keys: policy expects {sorted(spec.camera_keys)}, client sent {brief(sorted(hello.camera_keys))}"
+            f" (missing {missing}, unexpected {brief(extra)})"
         )
     elif spec.image_shapes is not None:
         for key in spec.camera_keys:
@@ -99,6 +106,11 @@ def check_hello(hello: Hello, spec: ServerSpec, token: str | None) -> None:
         problems.append(f"action_dim: policy expects {spec.action_dim}, client sent {hello.action_dim}")
     if not hello.task.strip():
         problems.append("task: must be a non-empty instruction")
+    elif check_task is not None:
+        try:
+            check_task(hello.task)
+        except ValueError as err:
+            problems.append(f"task: {err}")
     if problems:
         raise ProtocolError("handshake_mismatch", "handshake mismatch: " + "; ".join(problems))
 
@@ -109,7 +121,7 @@ def check_observation(obs: Observation, hello: Hello) -> None:
     if set(obs.images) != set(hello.camera_keys):
         raise ProtocolError(
             "observation_mismatch",
-            f"{where}: camera keys {sorted(obs.images)} != declared {sorted(hello.camera_keys)}",
+            f"{where}: camera keys {brief(list(obs.images))} != declared {sorted(hello.camera_keys)}",
         )
     for key, image in obs.images.items():
         expected = hello.image_shapes[key]
@@ -124,6 +136,8 @@ def check_observation(obs: Observation, hello: Hello) -> None:
             f"{where}: state must be float32[{hello.state_dim}], got {obs.state.dtype}{list(obs.state.shape)}",
         )
     if not np.isfinite(obs.state).all():
-        raise ProtocolError("observation_mismatch", f"{where}: state holds non-finite values: {obs.state.tolist()}")
+        raise ProtocolError(
+            "observation_mismatch", f"{where}: state holds non-finite values: {brief(obs.state.tolist())}"
+        )
     if not obs.task.strip():
         raise ProtocolError("observation_mismatch", f"{where}: task must be a non-empty instruction")
