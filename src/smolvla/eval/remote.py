@@ -156,6 +156,9 @@ class TimedPredictor:
         self.spec = inner.spec
         self.forward_s: list[float] = []
 
+    def check_task(self, task: str) -> None:
+        self.inner.check_task(task)
+
     def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray:
         t0 = time.monotonic()
         out = self.inner.predict(images, state, tasks)

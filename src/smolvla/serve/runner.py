@@ -1,7 +1,8 @@
 """Server-side adapter from wire arrays to the policy contract (the only torch code in `smolvla.serve`).
 
 Any object with `config` (camera_keys, state_dim, action_dim, chunk_size, n_action_steps) and
-`predict_action_chunk(batch) -> float32[B, chunk, action_dim]` can be served.
+`predict_action_chunk(batch) -> float32[B, chunk, action_dim]` can be served; a `tokenizer` attribute (a
+`TaskTokenizer`), when present, is used to check each new task before it joins a batch.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ class PolicyRunner:
         params = getattr(policy, "parameters", None)
         first = next(iter(params()), None) if callable(params) else None
         self.device = first.device if first is not None else torch.device("cpu")
+
+    def check_task(self, task: str) -> None:
+        """Raise ValueError (saying why) if the policy's tokenizer cannot encode `task` within its budget.
+
+        A policy without a tokenizer takes any task (it gets pre-tokenised or ignores language)."""
+        tokenizer = getattr(self.policy, "tokenizer", None)
+        if tokenizer is not None:
+            tokenizer([task])
 
     def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray:
         """images uint8[B, H, W, 3] per camera key, state float32[B, state_dim], B tasks

@@ -24,21 +24,28 @@ import numpy as np
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
-from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, pack, unpack
-from smolvla.serve.protocol import Actions, Error, Hello, Observation, Skipped, Welcome, parse
+from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, brief, pack, unpack
+from smolvla.serve.protocol import MAX_HELLO_BYTES, Actions, Error, Hello, Observation, Skipped, Welcome, parse
 from smolvla.serve.session import Session
 from smolvla.serve.spec import ServerSpec, check_hello, check_observation
 
 log = logging.getLogger(__name__)
 
+# Longest error text sent to a client (and logged): a refusal never grows with the input it refuses.
+MAX_ERROR_CHARS = 400
+
 
 class Predictor(Protocol):
     """What the server runs: `predict(images uint8[B,H,W,3] per camera, state float32[B,D], tasks)`
-    -> float32[B, spec.chunk_size, spec.action_dim]."""
+    -> float32[B, spec.chunk_size, spec.action_dim]; `check_task(task)` raises ValueError (saying why) when
+    the policy cannot take a task (e.g. over its token budget), so that one client's task is refused on its
+    own instead of failing a batch shared with other clients."""
 
     spec: ServerSpec
 
     def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray: ...
+
+    def check_task(self, task: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class ServerConfig:
     max_batch: int = 8
     similarity_epsilon: float = 0.05  # joint-space L2 distance under which an observation is skipped
     hello_timeout_s: float = 10.0
+    max_pending_connections: int = 16  # connections still owing their hello; more are refused ("busy")
     fps_hint: float | None = None
 
     def __post_init__(self) -> None:
@@ -63,6 +71,13 @@ class ServerConfig:
                 f"need max_batch >= 1, batch_window_s >= 0, max_message_bytes >= 1024; got {self.max_batch}, "
                 f"{self.batch_window_s}, {self.max_message_bytes}"
             )
+        if self.max_pending_connections < 1:
+            raise ValueError(f"max_pending_connections must be >= 1, got {self.max_pending_connections}")
+
+    @property
+    def hello_max_bytes(self) -> int:
+        """Frame limit before the hello is accepted: a stranger cannot make the server buffer a big frame."""
+        return min(MAX_HELLO_BYTES, self.max_message_bytes)
         if self.token is not None and not self.token:
             raise ValueError("token must be a non-empty string or None")
 
@@ -94,6 +109,7 @@ class PolicyServer:
         self.sessions: dict[str, Session] = {}
         self.forward_batch_sizes: list[int] = []
         self._pending: dict[str, _Pending] = {}
+        self._awaiting_hello = 0  # connections accepted whose hello has not been accepted yet
         self._wake = asyncio.Event()
         self._server: Any = None
         self._batcher: asyncio.Task | None = None
@@ -109,14 +125,15 @@ class PolicyServer:
     async def start(self) -> int:
         cfg = self.config
         context = server_ssl_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
-        # The transport cap is twice the protocol limit: frames in between get a "too_large" reply and the
-        # session goes on; beyond it websockets closes the connection (1009) rather than buffer it.
+        # Until its hello is accepted a connection may send only a hello-sized frame; anything bigger is
+        # closed by websockets (1009) as soon as the frame header arrives, before it is buffered.
+        # `_handshake` raises the cap for authenticated sessions.
         self._server = await serve(
             self._handle,
             cfg.host,
             cfg.port,
             ssl=context,
-            max_size=2 * cfg.max_message_bytes,
+            max_size=cfg.hello_max_bytes,
             compression=None,
         )
         self._batcher = asyncio.create_task(self._batch_loop(), name="smolvla-batcher")
@@ -147,24 +164,34 @@ class PolicyServer:
         except websockets.ConnectionClosed:
             log.debug("peer %s gone before a %s reply", ws.remote_address, message.TYPE)
 
+    async def _send_error(
+        self, ws: ServerConnection, code: str, text: str, *, fatal: bool = False, obs_id: int | None = None
+    ) -> None:
+        if len(text) > MAX_ERROR_CHARS:
+            text = text[: MAX_ERROR_CHARS - 3] + "..."
+        await self._send(ws, Error(code, text, fatal=fatal, obs_id=obs_id))
+
     async def _handshake(self, ws: ServerConnection) -> Session | None:
         try:
             frame = await asyncio.wait_for(ws.recv(), self.config.hello_timeout_s)
-            hello = parse(unpack(frame, max_bytes=self.config.max_message_bytes), {Hello.TYPE: Hello})
-            check_hello(hello, self.spec, self.config.token)
+            hello = parse(unpack(frame, max_bytes=self.config.hello_max_bytes), {Hello.TYPE: Hello})
+            check_hello(hello, self.spec, self.config.token, self.predictor.check_task)
         except TimeoutError:
-            await self._send(ws, Error("bad_message", f"no hello within {self.config.hello_timeout_s} s", fatal=True))
+            await self._send_error(ws, "bad_message", f"no hello within {self.config.hello_timeout_s} s", fatal=True)
             await ws.close(1008, "no hello")
             return None
         except websockets.ConnectionClosed:
             log.info("client %s left before its hello", ws.remote_address)
             return None
         except ProtocolError as err:
-            log.warning("refused client %s: %s", ws.remote_address, err)
-            await self._send(ws, Error(err.code, str(err), fatal=True))
+            log.warning("refused client %s: %.*s", ws.remote_address, MAX_ERROR_CHARS, err)
+            await self._send_error(ws, err.code, str(err), fatal=True)
             await ws.close(1008, err.code)
             return None
-        session = Session(uuid.uuid4().hex[:12], hello)
+        # Authenticated and compatible: from now on this connection may send full-size observations. The
+        # parser reads this limit when the next frame starts, and the client sends nothing before the welcome.
+        ws.protocol.max_message_size = 2 * self.config.max_message_bytes
+        session = Session(uuid.uuid4().hex[:12], hello, accepted_task=hello.task)
         spec = self.spec
         welcome = Welcome(
             session_id=session.session_id,
@@ -177,12 +204,27 @@ class PolicyServer:
         )
         await self._send(ws, welcome)
         log.info(
-            "session %s: %r from %s, task %r", session.session_id, hello.client_name, ws.remote_address, hello.task
+            "session %s: %r from %s, task %s",
+            session.session_id,
+            hello.client_name,
+            ws.remote_address,
+            brief(hello.task),
         )
         return session
 
     async def _handle(self, ws: ServerConnection) -> None:
-        session = await self._handshake(ws)
+        limit = self.config.max_pending_connections
+        if self._awaiting_hello >= limit:
+            log.warning("refused %s: %d connections already owe their hello", ws.remote_address, limit)
+            text = f"server busy: {limit} connections are already waiting to send their hello; retry later"
+            await self._send_error(ws, "busy", text, fatal=True)
+            await ws.close(1013, "busy")  # 1013: try again later
+            return
+        self._awaiting_hello += 1
+        try:
+            session = await self._handshake(ws)
+        finally:
+            self._awaiting_hello -= 1
         if session is None:
             return
         self.sessions[session.session_id] = session
@@ -202,9 +244,10 @@ class PolicyServer:
             obs_id = msg.get("obs_id") if isinstance(msg.get("obs_id"), int) else None
             obs = parse(msg, {Observation.TYPE: Observation})
             check_observation(obs, session.hello)
+            self._check_task(session, obs)
         except ProtocolError as err:
-            log.warning("session %s: %s", session.session_id, err)
-            await self._send(ws, Error(err.code, str(err), fatal=False, obs_id=obs_id))
+            log.warning("session %s: %.*s", session.session_id, MAX_ERROR_CHARS, err)
+            await self._send_error(ws, err.code, str(err), obs_id=obs_id)
             return
         reason = session.admit(obs, self.config.similarity_epsilon)
         if reason is not None:
@@ -216,6 +259,16 @@ class PolicyServer:
             await self._send(ws, Skipped(previous.obs.obs_id, previous.obs.episode, "superseded"))
         self._pending[session.session_id] = _Pending(session, ws, obs, time.monotonic())
         self._wake.set()
+
+    def _check_task(self, session: Session, obs: Observation) -> None:
+        """Refuse, for this observation only, a task the policy cannot take (it would fail the whole batch)."""
+        if obs.task == session.accepted_task:
+            return
+        try:
+            self.predictor.check_task(obs.task)
+        except ValueError as err:
+            raise ProtocolError("bad_task", f"observation {obs.obs_id}: task refused: {err}") from err
+        session.accepted_task = obs.task
 
     # -- batching ------------------------------------------------------------------------------------
 
@@ -250,13 +303,27 @@ class PolicyServer:
             loop = asyncio.get_running_loop()
             chunks = await loop.run_in_executor(self._executor, self.predictor.predict, images, state, tasks)
         except Exception as err:  # a failing forward must not take the server down; every client is told
-            log.exception("forward pass of batch %d failed", len(group))
+            # One line per failure (the traceback with debug logging): a client retrying a failing request
+            # must not grow the log by a traceback per observation.
+            log.error("forward pass of batch %d failed: %.*s", len(group), MAX_ERROR_CHARS, err)
+            log.debug("forward pass failure", exc_info=True)
             for item in group:
-                await self._send(item.ws, Error("internal", f"policy forward failed: {err}", obs_id=item.obs.obs_id))
+                await self._send_error(item.ws, "internal", f"policy forward failed: {err}", obs_id=item.obs.obs_id)
             return
         elapsed = time.monotonic() - start
         self.forward_batch_sizes.append(len(group))
+        # Checked per client: a non-finite chunk (NaN weights, a state far outside the normalisation stats)
+        # is refused to its client only; no NaN or inf ever goes on the wire to a robot.
+        finite = np.isfinite(chunks).all(axis=(1, 2))
         for i, item in enumerate(group):
+            if not finite[i]:
+                text = (
+                    f"observation {item.obs.obs_id}: the policy produced a non-finite action chunk; not sent "
+                    f"(largest |state| value: {float(np.abs(item.obs.state).max(initial=0.0)):.3g})"
+                )
+                log.warning("session %s: %s", item.session.session_id, text)
+                await self._send_error(item.ws, "non_finite_action", text, obs_id=item.obs.obs_id)
+                continue
             reply = Actions(
                 obs_id=item.obs.obs_id,
                 episode=item.obs.episode,

@@ -20,6 +20,9 @@ class Session:
     episode: int = -1
     last_state: np.ndarray | None = None
     predicted_timesteps: set[int] = field(default_factory=set)
+    # The last task the policy was checked to accept (first the hello's, checked at the handshake): only
+    # a changed task is checked again, so an unchanged one costs nothing per observation.
+    accepted_task: str = ""
 
     def admit(self, obs: Observation, epsilon: float) -> str | None:
         """None if `obs` should go to the policy, else the reason it is skipped.
