@@ -1,18 +1,20 @@
-"""Fixtures of the data tests: LeRobot-written datasets from /work/shared (beside the checkout) and tiny
-datasets written by our own writer."""
+"""Fixtures of the data tests: LeRobot-written datasets committed under tests/fixtures, and tiny datasets
+written by our own writer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from data_helpers import FIXTURES, V30, copy_tree, write_dataset
+from data_helpers import FIXTURES, REF, V21, V30, copy_tree, write_dataset
 
 
 @pytest.fixture
 def fixtures() -> Path:
-    if not (V30 / "meta" / "info.json").is_file():
-        pytest.skip(f"LeRobot fixtures not found at {FIXTURES.resolve()} (expected /work/shared beside the checkout)")
+    # A missing fixture is a broken checkout, not an optional feature: fail, never skip the parity tests.
+    missing = [str(p) for p in (V30 / "meta" / "info.json", V21 / "meta" / "info.json", REF) if not p.exists()]
+    if missing:
+        pytest.fail(f"LeRobot fixtures missing: {missing} (they are committed under tests/fixtures/lerobot)")
     return FIXTURES
 
 

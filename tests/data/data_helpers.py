@@ -10,7 +10,8 @@ import numpy as np
 
 from smolvla.data import DatasetWriter
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures" / "lerobot"
+# Datasets written by LeRobot 0.6.1 and what its reader returned on them, committed (see tests/fixtures/README.md).
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "lerobot"
 V30 = FIXTURES / "v30" / "so100_2cam"
 V21 = FIXTURES / "v21" / "so100_2cam"
 REF = FIXTURES / "ref"
@@ -18,7 +19,7 @@ CAMS = ("observation.images.top", "observation.images.wrist")
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
-    """Writable copy (the shared fixtures are read-only)."""
+    """Writable copy (tests must never modify the committed fixtures, which may also be read-only)."""
     shutil.copytree(src, dst, copy_function=shutil.copyfile)
     for d, _, files in os.walk(dst):
         os.chmod(d, 0o755)
