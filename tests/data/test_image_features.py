@@ -250,6 +250,22 @@ def test_path_only_rows_resolve_against_the_root(image_ds, tmp_path):
         ds[17]
 
 
+@pytest.mark.parametrize(
+    ("row_path", "match"),
+    [
+        ("../outside.png", r"path '../outside.png' in .* escapes"),
+        ("/tmp/outside.png", r"path '/tmp/outside.png' .*absolute"),
+    ],
+    ids=["escape", "absolute"],
+)
+def test_path_only_rows_outside_the_root_are_refused(image_ds, tmp_path, row_path, match):
+    root = copy_tree(image_ds, tmp_path / "paths")
+    (tmp_path / "outside.png").write_bytes(_png(_frames(1, 0)[0]))
+    _rewrite_images(root, lambda rows: pa.array([{"bytes": None, "path": row_path}] * len(rows)))
+    with pytest.raises(ValueError, match=match):
+        LeRobotDataset(root)[0]
+
+
 def _flipped_byte_png() -> bytes:
     data = bytearray(_png(_frames(1, 7)[0]))
     data[len(data) // 2] ^= 0xFF  # inside the compressed pixel data

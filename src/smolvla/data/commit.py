@@ -21,6 +21,9 @@ import os
 import shutil
 from pathlib import Path
 
+from smolvla.data.meta import DatasetFormatError
+from smolvla.data.paths import confine
+
 logger = logging.getLogger(__name__)
 
 STAGING = ".staging"
@@ -71,14 +74,34 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def read_commit(stage_dir: Path) -> list[str]:
+    """The file list of a committed transaction (relative paths), refusing a damaged COMMIT file."""
+    path = stage_dir / "COMMIT"
+    try:
+        files = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"{path}: not valid JSON ({e}); cannot complete the interrupted write") from e
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise DatasetFormatError(f"{path}: expected a JSON list of relative file paths, got {str(files)[:200]}")
+    return files
+
+
 def apply(stage_dir: Path, root: Path) -> None:
-    """Move the staged files of a committed transaction into place, then delete the staging dir."""
-    files = json.loads((stage_dir / "COMMIT").read_text())
+    """Move the staged files of a committed transaction into place, then delete the staging dir.
+
+    Every listed path is checked before anything moves: a COMMIT naming a file outside the dataset (or outside
+    its staging dir) is refused and nothing is applied.
+    """
+    commit = stage_dir / "COMMIT"
+    files = read_commit(stage_dir)
+    moves = []
     for rel in files:
-        src = stage_dir / rel
+        dst = confine(root, rel, commit)
+        moves.append((confine(stage_dir, rel, commit), dst))
+    for src, dst in moves:
         if src.is_file():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, root / rel)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
     shutil.rmtree(stage_dir)
     _remove_empty_staging(root)
 
@@ -96,7 +119,9 @@ def recover(root: Path) -> list[str]:
     actions = []
     if not staging.is_dir():
         return actions
+    confine(root, STAGING, root)  # a .staging symlinked elsewhere must not make us move or delete files there
     for stage_dir in sorted(p for p in staging.iterdir() if p.is_dir()):
+        confine(staging, stage_dir.name, staging)
         if (stage_dir / "COMMIT").is_file():
             apply(stage_dir, Path(root))
             actions.append(f"completed {stage_dir.name}")

@@ -5,7 +5,8 @@ picture per frame. LeRobot writes it through HF `datasets` (`embed_images`): `by
 (RGB, written by Pillow with compress_level 6) and `path` its former file name, e.g. "frame-000012.png".
 The parquet's `huggingface` schema metadata declares the column as `{"_type": "Image"}`, which is what
 lets `datasets` (and LeRobot through it) decode the column to pictures. A row may instead carry null
-`bytes` and a `path` to a file; LeRobot resolves such paths against the dataset root, and so do we.
+`bytes` and a `path` to a file; LeRobot resolves such paths against the dataset root, and so do we (only
+paths inside the root: an absolute path or one escaping it is refused, see paths.py).
 
 Decoding gives what LeRobot returns through `datasets` + `ToTensor`: the stored pixels exactly (PNG is
 lossless), channel first, uint8[3, H, W] here (the dataset divides by 255 for float32), with the EXIF
@@ -29,6 +30,7 @@ import pyarrow as pa
 from PIL import Image, ImageOps
 
 from smolvla.data.meta import DatasetFormatError
+from smolvla.data.paths import confine
 
 IMAGE_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 HF_IMAGE_FEATURE = {"_type": "Image"}  # `datasets.Features.to_dict()` form of `datasets.Image()`
@@ -130,7 +132,7 @@ class ImageColumn:
         return f"{where} ({', '.join(ctx)})" if ctx else where
 
     def _read_path(self, rel: str, where: str) -> bytes:
-        path = Path(rel) if Path(rel).is_absolute() else self.root / rel
+        path = confine(self.root, rel, where)
         if not path.is_file():
             raise FileNotFoundError(f"{where}: the row has no embedded bytes and its image file {path} is missing")
         return path.read_bytes()

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from smolvla.data.paths import confine
+
 logger = logging.getLogger(__name__)
 
 SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
@@ -36,20 +38,37 @@ def read_json(path: Path) -> Any:
         raise FileNotFoundError(f"missing dataset file {path}")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetFormatError(f"{path}: not valid JSON ({e})") from e
 
 
 def read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"missing dataset file {path}")
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(f"{path}: not UTF-8 text ({e})") from e
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
                 raise DatasetFormatError(f"{path}:{n}: not valid JSON ({e})") from e
+    return rows
+
+
+def rows_with(path: Path, rows: list, keys: tuple[str, ...], ints: tuple[str, ...] = ()) -> list[dict]:
+    """JSON-lines rows, each an object holding `keys` (those in `ints`: non-negative integers); else an error
+    naming the file, the row and what is wrong."""
+    for n, row in enumerate(rows, 1):
+        missing = [k for k in keys if k not in row] if isinstance(row, dict) else list(keys)
+        if missing:
+            raise DatasetFormatError(f"{path}: row {n} should be an object with keys {list(keys)}, lacks {missing}")
+        for k in ints:
+            if not (_is_int(row[k]) and row[k] >= 0):
+                raise DatasetFormatError(f"{path}: row {n}: {k!r} must be a non-negative integer, got {row[k]!r}")
     return rows
 
 
@@ -60,6 +79,16 @@ def read_parquet(path: Path):
     try:
         return pq.read_table(path)
     except Exception as e:  # pyarrow raises several unrelated types for damaged files
+        raise DatasetFormatError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from e
+
+
+def read_parquet_metadata(path: Path) -> pq.FileMetaData:
+    """The footer of a parquet file; missing or corrupt files raise errors naming the path."""
+    if not path.is_file():
+        raise FileNotFoundError(f"missing dataset file {path}")
+    try:
+        return pq.read_metadata(path)
+    except Exception as e:  # as read_parquet
         raise DatasetFormatError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from e
 
 
@@ -134,8 +163,48 @@ class DatasetMeta:
         return int(self.info["total_frames"])
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_info_types(info: dict, path: Path) -> None:
+    """Types of the info.json fields the readers and the writer use (each error names the key, wanted and got)."""
+
+    def bad(key: str, want: str) -> DatasetFormatError:
+        return DatasetFormatError(f"{path}: {key!r} must be {want}, got {info[key]!r}")
+
+    fps = info["fps"]
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not fps > 0:
+        raise bad("fps", "a positive number")
+    for key in ("total_episodes", "total_frames", "total_tasks"):
+        if key in info and not (_is_int(info[key]) and info[key] >= 0):
+            raise bad(key, "a non-negative integer")
+    if "chunks_size" in info and not (_is_int(info["chunks_size"]) and info["chunks_size"] > 0):
+        raise bad("chunks_size", "a positive integer")
+    if not isinstance(info["data_path"], str):
+        raise bad("data_path", "a path template string")
+    if info.get("video_path") is not None and not isinstance(info["video_path"], str):
+        raise bad("video_path", "a path template string or null")
+    if not isinstance(info["features"], dict):
+        raise bad("features", "an object mapping feature names to specs")
+    for key, feat in info["features"].items():
+        if not isinstance(feat, dict):
+            raise DatasetFormatError(f"{path}: feature {key!r} must be an object with 'dtype' and 'shape', got {feat}")
+        for attr in ("dtype", "shape"):
+            if attr not in feat:
+                raise DatasetFormatError(f"{path}: feature {key!r} has no {attr!r}")
+        shape = feat["shape"]
+        if not isinstance(feat["dtype"], str) or not (isinstance(shape, list) and all(_is_int(d) for d in shape)):
+            raise DatasetFormatError(
+                f"{path}: feature {key!r} needs a string 'dtype' and a list of integers 'shape', got "
+                f"dtype={feat['dtype']!r}, shape={shape!r}"
+            )
+
+
 def validate_info(info: dict, path: Path) -> None:
-    """Check the keys and feature specs of info.json; raise naming the file and the offending key."""
+    """Check the keys, types and feature specs of info.json; raise naming the file and the offending key."""
+    if not isinstance(info, dict):
+        raise DatasetFormatError(f"{path}: expected a JSON object (a dataset's info), got a {type(info).__name__}")
     version = info.get("codebase_version")
     if version not in SUPPORTED_VERSIONS:
         raise DatasetFormatError(
@@ -144,10 +213,7 @@ def validate_info(info: dict, path: Path) -> None:
     missing = [k for k in INFO_REQUIRED if k not in info]
     if missing:
         raise DatasetFormatError(f"{path}: missing keys {missing}")
-    for key, feat in info["features"].items():
-        for attr in ("dtype", "shape"):
-            if attr not in feat:
-                raise DatasetFormatError(f"{path}: feature {key!r} has no {attr!r}")
+    _check_info_types(info, path)
     absent = [k for k in DEFAULT_FEATURES if k not in info["features"]]
     if absent:
         raise DatasetFormatError(f"{path}: default features {absent} missing from 'features'")
@@ -157,8 +223,31 @@ def validate_info(info: dict, path: Path) -> None:
     info["fps"] = int(round(float(info["fps"])))
 
 
-def _stats_from_json(raw: dict) -> dict[str, dict[str, np.ndarray]]:
+def _stats_from_json(raw, path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Stats from their JSON form {feature: {stat: nested lists}}, naming `path` when it is anything else."""
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise DatasetFormatError(f"{path}: expected an object {{feature: {{stat: values}}}}, got {str(raw)[:100]}")
     return {key: {s: np.asarray(v) for s, v in stats.items()} for key, stats in raw.items()}
+
+
+def _load_stats(root: Path) -> dict[str, dict[str, np.ndarray]]:
+    path = root / "meta" / "stats.json"
+    return _stats_from_json(read_json(path), path) if path.is_file() else {}
+
+
+def _template_paths(root: Path, info: dict, key: str, fields: list[dict]) -> np.ndarray:
+    """info[key] (data_path / video_path) filled with each of `fields`: paths relative to `root`, kept inside it."""
+    info_path, template = root / "meta" / "info.json", info[key]
+    try:
+        rels = [template.format(**f) for f in fields]
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        names = sorted(fields[0]) if fields else []
+        raise DatasetFormatError(
+            f"{info_path}: {key} template {template!r} cannot be filled from {names} ({type(e).__name__}: {e})"
+        ) from e
+    for rel in set(rels):
+        confine(root, rel, f"{info_path} ({key})")
+    return np.array(rels, dtype=str)
 
 
 def _load_tasks_v3(root: Path) -> list[str]:
@@ -191,57 +280,55 @@ def _load_episodes_v3(root: Path, info: dict) -> dict[str, np.ndarray]:
     missing = [c for c in need if c not in eps]
     if missing:
         raise DatasetFormatError(f"{root / 'meta' / 'episodes'}: missing columns {missing}")
-    eps["data_path"] = np.array(
-        [
-            info["data_path"].format(chunk_index=int(c), file_index=int(f))
-            for c, f in zip(eps["data/chunk_index"], eps["data/file_index"], strict=True)
-        ]
-    )
-    for key in [k for k, f in info["features"].items() if f["dtype"] == "video"]:
-        chunks, fidx = eps[f"videos/{key}/chunk_index"], eps[f"videos/{key}/file_index"]
-        eps[f"videos/{key}/path"] = np.array(
-            [
-                info["video_path"].format(video_key=key, chunk_index=int(c), file_index=int(f))
-                for c, f in zip(chunks, fidx, strict=True)
-            ]
+    wrong = [
+        f"{c} ({eps[c].dtype})"
+        for c in need
+        if not np.issubdtype(eps[c].dtype, np.number if c.endswith("timestamp") else np.integer)
+    ]
+    if wrong:
+        raise DatasetFormatError(
+            f"{root / 'meta' / 'episodes'}: columns {wrong} must hold numbers (indices: integers) in every row"
         )
+    pairs = zip(eps["data/chunk_index"].tolist(), eps["data/file_index"].tolist(), strict=True)
+    eps["data_path"] = _template_paths(root, info, "data_path", [{"chunk_index": c, "file_index": f} for c, f in pairs])
+    for key in [k for k, f in info["features"].items() if f["dtype"] == "video"]:
+        pairs = zip(eps[f"videos/{key}/chunk_index"].tolist(), eps[f"videos/{key}/file_index"].tolist(), strict=True)
+        fields = [{"video_key": key, "chunk_index": c, "file_index": f} for c, f in pairs]
+        eps[f"videos/{key}/path"] = _template_paths(root, info, "video_path", fields)
         eps[f"videos/{key}/from_timestamp"] = eps[f"videos/{key}/from_timestamp"].astype(np.float64)
     return eps
 
 
 def _load_v2(root: Path, info: dict) -> tuple[list[str], dict[str, np.ndarray], dict]:
-    task_rows = read_jsonl(root / "meta" / "tasks.jsonl")
+    tasks_path, episodes_path = root / "meta" / "tasks.jsonl", root / "meta" / "episodes.jsonl"
+    task_rows = rows_with(tasks_path, read_jsonl(tasks_path), ("task_index", "task"), ints=("task_index",))
+    ep_keys = ("episode_index", "length")
+    ep_rows = rows_with(episodes_path, read_jsonl(episodes_path), ep_keys, ints=ep_keys)
     tasks = [r["task"] for r in sorted(task_rows, key=lambda r: r["task_index"])]
-    ep_rows = sorted(read_jsonl(root / "meta" / "episodes.jsonl"), key=lambda r: r["episode_index"])
+    ep_rows = sorted(ep_rows, key=lambda r: r["episode_index"])
     ep_index = np.array([r["episode_index"] for r in ep_rows], dtype=np.int64)
     length = np.array([r["length"] for r in ep_rows], dtype=np.int64)
     to_index = np.cumsum(length)
     chunks_size = int(info.get("chunks_size", 1000))
+    fields = [{"episode_chunk": int(e) // chunks_size, "episode_index": int(e)} for e in ep_index]
     eps: dict[str, np.ndarray] = {
         "episode_index": ep_index,
         "length": length,
         "dataset_from_index": to_index - length,
         "dataset_to_index": to_index,
-        "data_path": np.array(
-            [info["data_path"].format(episode_chunk=int(e) // chunks_size, episode_index=int(e)) for e in ep_index]
-        ),
+        "data_path": _template_paths(root, info, "data_path", fields),
     }
     for key in [k for k, f in info["features"].items() if f["dtype"] == "video"]:
-        eps[f"videos/{key}/path"] = np.array(
-            [
-                info["video_path"].format(video_key=key, episode_chunk=int(e) // chunks_size, episode_index=int(e))
-                for e in ep_index
-            ]
-        )
+        eps[f"videos/{key}/path"] = _template_paths(root, info, "video_path", [f | {"video_key": key} for f in fields])
         eps[f"videos/{key}/from_timestamp"] = np.zeros(len(ep_index), dtype=np.float64)
     if info["codebase_version"] == "v2.0" or not (root / "meta" / "episodes_stats.jsonl").is_file():
-        stats_path = root / "meta" / "stats.json"
-        stats = _stats_from_json(read_json(stats_path)) if stats_path.is_file() else {}
+        stats = _load_stats(root)
     else:
         from smolvla.data.stats import aggregate_stats
 
-        per_ep = read_jsonl(root / "meta" / "episodes_stats.jsonl")
-        stats = aggregate_stats([_stats_from_json(r["stats"]) for r in per_ep])
+        stats_path = root / "meta" / "episodes_stats.jsonl"
+        per_ep = rows_with(stats_path, read_jsonl(stats_path), ("stats",))
+        stats = aggregate_stats([_stats_from_json(r["stats"], stats_path) for r in per_ep])
     return tasks, eps, stats
 
 
@@ -290,8 +377,7 @@ def load_meta(root: str | Path) -> DatasetMeta:
     if info["codebase_version"] == "v3.0":
         tasks = _load_tasks_v3(root)
         episodes = _load_episodes_v3(root, info)
-        stats_path = root / "meta" / "stats.json"
-        stats = _stats_from_json(read_json(stats_path)) if stats_path.is_file() else {}
+        stats = _load_stats(root)
     else:
         tasks, episodes, stats = _load_v2(root, info)
     meta = DatasetMeta(root=root, info=info, tasks=tasks, episodes=episodes, stats=stats)
