@@ -8,12 +8,14 @@ import pytest
 from smolvla.serve.action_queue import (
     AGGREGATORS,
     TimedAction,
+    action_bounds,
     chunk_to_timed,
     get_aggregator,
     latency_budget_s,
     merge_chunk,
     pop_next,
     register_aggregator,
+    safe_action,
     should_process,
     should_send_observation,
     states_similar,
@@ -130,3 +132,32 @@ def test_latency_budget_matches_the_spec_example() -> None:
     assert not within_latency_budget(0.6, 50, 0.033, 0.7)
     with pytest.raises(ValueError, match="need chunk_size > 0, dt > 0, 0 <= g <= 1; got 50, 0.0, 0.7"):
         latency_budget_s(50, 0.0, 0.7)
+
+
+def test_safe_action_refuses_non_finite_and_clamps_into_the_declared_range() -> None:
+    bounds = action_bounds([-1.0, 0.0, -np.inf], [1.0, 0.5, np.inf], 3)
+    action, clipped = safe_action(np.array([0.5, 0.25, 3e38], np.float32), bounds)
+    np.testing.assert_array_equal(
+        action, np.array([0.5, 0.25, 3e38], np.float32)
+    )  # an unbounded dimension keeps any finite value
+    assert not clipped
+    action, clipped = safe_action(np.array([1.02, -0.1, 7.0], np.float32), bounds)
+    np.testing.assert_array_equal(action, np.array([1.0, 0.0, 7.0], np.float32))
+    assert clipped and action.dtype == np.float32
+    for bad in (np.nan, np.inf, -np.inf):
+        assert safe_action(np.array([0.0, bad, 0.0], np.float32), bounds) == (None, False)
+        assert safe_action(np.array([0.0, bad, 0.0], np.float32), None) == (None, False)
+    same = np.array([5.0, 6.0, 7.0], np.float32)
+    assert safe_action(same, None)[0] is same
+
+
+def test_action_bounds_validation() -> None:
+    assert action_bounds(None, None, 2) is None
+    with pytest.raises(ValueError, match="declares action_low and action_high together, got only one"):
+        action_bounds([0.0, 0.0], None, 2)
+    with pytest.raises(ValueError, match=r"must be float32\[2\], got \[3\] and \[2\]"):
+        action_bounds([0.0, 0.0, 0.0], [1.0, 1.0], 2)
+    with pytest.raises(ValueError, match=r"low <= high, got low=\[0.0, 2.0\] high=\[1.0, 1.0\]"):
+        action_bounds([0.0, 2.0], [1.0, 1.0], 2)
+    with pytest.raises(ValueError, match="NaN-free"):
+        action_bounds([0.0, np.nan], [1.0, 1.0], 2)

@@ -114,6 +114,40 @@ def pop_next(queue: Sequence[TimedAction], next_timestep: int) -> tuple[TimedAct
     return head, list(queue[1:])
 
 
+def action_bounds(low: object, high: object, action_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A robot's declared action range as float32[action_dim] arrays (None when it declares none).
+
+    Entries may be -inf/+inf (that dimension is unbounded); NaN, a wrong shape or low > high are errors."""
+    if low is None and high is None:
+        return None
+    if low is None or high is None:
+        raise ValueError("a robot declares action_low and action_high together, got only one of them")
+    lo, hi = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+    if lo.shape != (action_dim,) or hi.shape != (action_dim,):
+        raise ValueError(
+            f"action_low/action_high must be float32[{action_dim}], got {list(lo.shape)} and {list(hi.shape)}"
+        )
+    if np.isnan(lo).any() or np.isnan(hi).any() or (lo > hi).any():
+        raise ValueError(f"action range must be NaN-free with low <= high, got low={lo.tolist()} high={hi.tolist()}")
+    return lo, hi
+
+
+def safe_action(action: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray | None, bool]:
+    """The last gate before `robot.send_action`: (action to execute or None, whether it was clamped).
+
+    None when any entry is NaN or inf (the caller holds instead). Otherwise the action is clamped into the
+    robot's declared range [low, high]: a policy's actions routinely overshoot a limit by a little, and a
+    clamped action still moves the robot the intended way, while refusing it would stall the robot. Chunks
+    are refused whole before this point when they hold a non-finite value; clamping is counted per action.
+    """
+    if not np.isfinite(action).all():
+        return None, False
+    if bounds is None:
+        return action, False
+    clamped = np.clip(action, bounds[0], bounds[1]).astype(action.dtype, copy=False)
+    return clamped, bool((clamped != action).any())
+
+
 def should_send_observation(queue_len: int, chunk_size: int, g: float, in_flight: bool) -> bool:
     """Send a new observation when the queue has drained to `g * chunk_size` actions and none is pending.
 

@@ -4,6 +4,11 @@ Two asyncio tasks share one event loop (so no locks): the connection task (conne
 handshake, receive chunks, merge them into the queue) and the control loop run by `run_episode` (pop
 the action for this tick or hold the last commanded position; send an observation when the queue is
 low). Robot-side code: numpy + websockets + msgpack, no torch.
+
+Safety: a chunk holding NaN/inf, longer than the welcome's `chunk_size`, or stamped with a timestep the
+client never sent is refused whole (counted in `EpisodeStats.errors`, logged); every action is checked
+again just before `robot.send_action` and clamped into the robot's declared range (`action_low`,
+`action_high`), so no non-finite or out-of-range action ever reaches the robot.
 """
 
 from __future__ import annotations
@@ -21,16 +26,28 @@ from websockets.asyncio.client import connect
 
 from smolvla.serve.action_queue import (
     TimedAction,
+    action_bounds,
     chunk_to_timed,
     get_aggregator,
     latency_budget_s,
     merge_chunk,
     pop_next,
+    safe_action,
     should_send_observation,
     within_latency_budget,
 )
 from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, pack, unpack
-from smolvla.serve.protocol import SERVER_TO_CLIENT, Actions, Error, Hello, Observation, Skipped, Welcome, parse
+from smolvla.serve.protocol import (
+    MAX_TASK_BYTES,
+    SERVER_TO_CLIENT,
+    Actions,
+    Error,
+    Hello,
+    Observation,
+    Skipped,
+    Welcome,
+    parse,
+)
 from smolvla.serve.robot import Robot
 from smolvla.types import OBS_STATE, TASK
 
@@ -53,6 +70,9 @@ class ClientConfig:
     reconnect_max_s: float = 2.0
     open_timeout_s: float = 5.0
     reply_timeout_s: float = 10.0  # an observation unanswered this long is given up and may be re-sent
+    # A server that answers this many observations in a row with errors (no chunk between) cannot drive the
+    # robot: the episode stops with ServerRefused instead of retrying for ever.
+    max_consecutive_errors: int = 20
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or not 0.0 <= self.g <= 1.0:
@@ -62,14 +82,28 @@ class ClientConfig:
         if not self.uri.startswith(("ws://", "wss://")):
             raise ValueError(f"uri must start with ws:// or wss://, got {self.uri!r}")
         get_aggregator(self.aggregate)
+        if len(self.task.encode("utf-8")) > MAX_TASK_BYTES:
+            raise ValueError(
+                f"task is {len(self.task.encode('utf-8'))} bytes (UTF-8), over the protocol's {MAX_TASK_BYTES}"
+            )
+        if self.max_consecutive_errors < 1:
+            raise ValueError(f"max_consecutive_errors must be >= 1, got {self.max_consecutive_errors}")
 
 
-class HandshakeRefused(RuntimeError):
-    """The server refused the hello (version, auth or policy mismatch); retrying cannot help."""
+class ServerRefused(RuntimeError):
+    """The server cannot serve this client as it is (`code` says why); retrying the same request cannot help."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+
+class HandshakeRefused(ServerRefused):
+    """The server refused the hello (version, auth, policy mismatch or a task the policy cannot take)."""
+
+
+# Error replies to an observation that the same observation would get again: the episode stops at once.
+STOP_CODES = frozenset({"bad_task"})
 
 
 @dataclass
@@ -80,7 +114,10 @@ class EpisodeStats:
     observations_sent: int = 0
     chunks: int = 0
     skipped: int = 0
-    errors: int = 0
+    errors: int = 0  # error replies, refused chunks and bad frames
+    error_codes: dict[str, int] = field(default_factory=dict)  # errors by code ("internal", "non_finite_action", ...)
+    last_error: str = ""  # "code: message" of the latest error
+    clipped_actions: int = 0  # actions clamped into the robot's declared range
     duration_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list)  # observation sent -> chunk received
     over_budget: int = 0  # chunks whose latency exceeded chunk_size * dt * (1 - g) (async mode)
@@ -94,6 +131,9 @@ class RobotClient:
     def __init__(self, robot: Robot, config: ClientConfig) -> None:
         self.robot, self.config = robot, config
         self.aggregate = get_aggregator(config.aggregate)
+        self.bounds = action_bounds(
+            getattr(robot, "action_low", None), getattr(robot, "action_high", None), robot.action_dim
+        )
         self.welcome: Welcome | None = None
         self.reconnects = 0  # successful handshakes after the first
         self.queue: list[TimedAction] = []
@@ -103,9 +143,12 @@ class RobotClient:
         self._ws = None
         self._connected = asyncio.Event()
         self._fatal: HandshakeRefused | None = None
+        self._stop: ServerRefused | None = None  # ends the current episode (see STOP_CODES)
+        self._consecutive_errors = 0
         self._closing = False
         self._conn_task: asyncio.Task | None = None
         self._in_flight: tuple[int, float] | None = None  # (obs_id, sent_at)
+        self._sent: dict[int, int] = {}  # obs_id -> timestep of observations not answered yet
         self._next_obs_id = 0
         self._stats = EpisodeStats()
 
@@ -132,6 +175,8 @@ class RobotClient:
     def _raise_if_refused(self) -> None:
         if self._fatal is not None:
             raise self._fatal
+        if self._stop is not None:
+            raise self._stop
 
     def _hello(self) -> Hello:
         robot = self.robot
@@ -162,6 +207,8 @@ class RobotClient:
                     await ws.send(pack(self._hello().to_wire()))
                     frame = await asyncio.wait_for(ws.recv(), cfg.open_timeout_s)
                     reply = parse(unpack(frame, max_bytes=cfg.max_message_bytes), {"welcome": Welcome, "error": Error})
+                    if isinstance(reply, Error) and reply.code == "busy":
+                        raise ConnectionRefusedError(f"server busy: {reply.message}")  # retried with backoff
                     if isinstance(reply, Error):
                         raise HandshakeRefused(reply.code, reply.message)
                     self.welcome, self._ws, delay = reply, ws, cfg.reconnect_initial_s
@@ -180,8 +227,12 @@ class RobotClient:
                 log.warning("connection to %s lost or refused (%s); retrying in %.2f s", cfg.uri, err, delay)
             except ProtocolError as err:
                 log.warning("bad frame from server (%s); reconnecting in %.2f s", err, delay)
+            except Exception as err:  # this task must never die silently: the robot would hold for ever
+                log.exception("connection task error; reconnecting in %.2f s", delay)
+                self._count_error("client_error", f"{type(err).__name__}: {err}")
             finally:
                 self._ws, self._in_flight = None, None
+                self._sent.clear()
                 if self._fatal is None:  # a refusal keeps the event set so later waiters see it at once
                     self._connected.clear()
             if self._closing:
@@ -191,32 +242,63 @@ class RobotClient:
 
     # -- receiving -----------------------------------------------------------------------------------
 
+    def _count_error(self, code: str, message: str) -> None:
+        stats = self._stats
+        stats.errors += 1
+        stats.error_codes[code] = stats.error_codes.get(code, 0) + 1
+        stats.last_error = f"{code}: {message}"
+        self._consecutive_errors += 1
+        if self._consecutive_errors >= self.config.max_consecutive_errors and self._stop is None:
+            self._stop = ServerRefused(
+                "too_many_errors",
+                f"{self._consecutive_errors} errors in a row without a usable chunk; last: {stats.last_error}",
+            )
+
     def _on_frame(self, frame: bytes) -> None:
         try:
             msg = parse(unpack(frame, max_bytes=self.config.max_message_bytes), SERVER_TO_CLIENT)
         except ProtocolError as err:
             log.warning("ignoring bad frame from server: %s", err)
-            self._stats.errors += 1
+            self._count_error(err.code, str(err))
             return
         answered = getattr(msg, "obs_id", None)
         if self._in_flight is not None and (answered == self._in_flight[0] or answered is None):
             self._in_flight = None
+        sent_timestep = self._sent.pop(answered, None) if answered is not None else None
         if isinstance(msg, Actions):
-            self._on_actions(msg)
+            self._on_actions(msg, sent_timestep)
         elif isinstance(msg, Skipped):
             self._stats.skipped += 1
         elif isinstance(msg, Error):
             log.warning("server error %s: %s", msg.code, msg.message)
-            self._stats.errors += 1
+            self._count_error(msg.code, msg.message)
+            if msg.code in STOP_CODES and self._stop is None:
+                self._stop = ServerRefused(msg.code, msg.message)
 
-    def _on_actions(self, msg: Actions) -> None:
+    def _refuse_chunk(self, code: str, message: str) -> None:
+        log.error("refused a chunk from the server (holding instead): %s", message)
+        self._count_error(code, message)
+
+    def _on_actions(self, msg: Actions, sent_timestep: int | None) -> None:
         if msg.episode != self.episode:
             log.debug("dropping chunk for episode %d (now %d)", msg.episode, self.episode)
             return
-        if msg.actions.shape[1] != self.robot.action_dim:
-            log.warning("dropping chunk of shape %s; robot action_dim is %d", msg.actions.shape, self.robot.action_dim)
-            self._stats.errors += 1
-            return
+        rows, dim = msg.actions.shape
+        if sent_timestep is None or msg.timestep != sent_timestep:
+            # The chunk must start at the timestep of the observation it answers: the client's own clock.
+            sent = "an observation this client never sent" if sent_timestep is None else f"timestep {sent_timestep}"
+            return self._refuse_chunk(
+                "bad_timestep",
+                f"chunk for observation {msg.obs_id} starts at timestep {msg.timestep}, but answers {sent}",
+            )
+        if dim != self.robot.action_dim or self.welcome is None or rows > self.welcome.chunk_size:
+            limit = self.welcome.chunk_size if self.welcome is not None else 0
+            return self._refuse_chunk(
+                "bad_chunk", f"chunk of shape {[rows, dim]}; expected at most [{limit}, {self.robot.action_dim}]"
+            )
+        if not np.isfinite(msg.actions).all():
+            return self._refuse_chunk("non_finite_action", f"chunk for observation {msg.obs_id} holds NaN or inf")
+        self._consecutive_errors = 0
         actions = msg.actions
         if self.config.mode == "sync" and self.welcome is not None:
             # The synchronous baseline executes only the first n_action_steps of each chunk, then asks again.
@@ -240,13 +322,16 @@ class RobotClient:
         """Forget the queue and timestep clock; the server resets its session when it sees the new number."""
         self.episode += 1
         self.queue, self.next_timestep, self.last_action = [], 0, None
-        self._in_flight = None
+        self._in_flight, self._stop, self._consecutive_errors = None, None, 0
+        self._sent.clear()
 
     async def run_episode(self, max_ticks: int, until=None) -> EpisodeStats:
         """Run control ticks at `fps` until `until()` is true or `max_ticks` ticks have passed.
 
         Starts a new episode (fresh queue and clock). Network loss never ends the episode: the robot
-        holds its last commanded position until the client reconnects and a new chunk arrives.
+        holds its last commanded position until the client reconnects and a new chunk arrives. A server
+        that cannot serve the episode does end it: ServerRefused (a task the policy cannot take, or
+        `max_consecutive_errors` errors in a row), with the server's reason.
         """
         self._raise_if_refused()
         self.new_episode()
@@ -274,11 +359,17 @@ class RobotClient:
         stats.ticks += 1
         item, self.queue = pop_next(self.queue, self.next_timestep)
         if item is not None:
-            self.robot.send_action(item.action)
-            self.last_action, self.next_timestep = item.action, item.timestep + 1
-            stats.executed += 1
-            stats.executed_timesteps.append(item.timestep)
-            return
+            action, clipped = safe_action(item.action, self.bounds)
+            if action is not None:
+                self.robot.send_action(action)
+                self.last_action, self.next_timestep = action, item.timestep + 1
+                stats.executed += 1
+                stats.clipped_actions += clipped
+                stats.executed_timesteps.append(item.timestep)
+                return
+            # Only a custom aggregator can make a non-finite action from finite chunks; skip it and hold.
+            self.next_timestep = item.timestep + 1
+            self._count_error("non_finite_action", f"action for timestep {item.timestep} is not finite")
         # Hold: the robot keeps its last commanded position; the clock does not advance, so nothing is replayed.
         stats.hold_ticks += 1
         self.robot.hold()
@@ -304,6 +395,7 @@ class RobotClient:
         except websockets.ConnectionClosed:
             return  # the connection task notices and reconnects
         self._in_flight = (obs.obs_id, obs.sent_at)
+        self._sent[obs.obs_id] = obs.timestep
         self._stats.observations_sent += 1
 
     def _observe(self, must_go: bool) -> Observation:

@@ -24,6 +24,10 @@ class Robot(Protocol):
     `hold()` is the control tick on which the client has no action to execute (its queue ran empty): the
     robot keeps its last commanded position. What that means is the robot's business (re-command an
     absolute target; zero displacement for delta actions), which is why it is not a `send_action`.
+
+    Optionally a robot declares `action_low` and `action_high` (float32[action_dim], +-inf for an unbounded
+    dimension): the client then clamps every action into that range before `send_action` (and counts it).
+    They are not Protocol members, so a robot without a range still is a `Robot`.
     """
 
     camera_shapes: dict[str, tuple[int, int, int]]
@@ -40,7 +44,8 @@ class Robot(Protocol):
 class ReachingRobot:
     """A rate-limited joint servo that must bring `n_joints` joints to a random goal.
 
-    State float32[2 * n_joints] = [joint positions q, goal]; action float32[n_joints] = target positions.
+    State float32[2 * n_joints] = [joint positions q, goal]; action float32[n_joints] = target positions
+    within the joint limits [-1, 1] (declared as `action_low`/`action_high`; starts and goals lie inside).
     Each `send_action` is one control tick: q moves toward the target by at most `max_step` per joint.
     The camera renders q (red) and the goal (green) as one pixel per joint row, so images change with q.
     Deterministic for a given seed.
@@ -66,6 +71,8 @@ class ReachingRobot:
         self.camera_shapes = {self.CAMERA: (image_hw[0], image_hw[1], 3)}
         self.state_dim = 2 * n_joints
         self.action_dim = n_joints
+        self.action_low = np.full(n_joints, -1.0, np.float32)
+        self.action_high = np.full(n_joints, 1.0, np.float32)
         self.sent_actions: list[np.ndarray] = []
         self.reset(seed)
 

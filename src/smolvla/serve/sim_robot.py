@@ -67,6 +67,8 @@ class SimRobot:
         self.camera_shapes = {k: (env.image_size, env.image_size, 3) for k in env.camera_keys}
         self.state_dim = env.state_dim
         self.action_dim = env.action_dim
+        # The env's valid action range (None when it has none): the client clamps actions into it.
+        self.action_low, self.action_high = env.action_low, env.action_high
         self._obs: dict[str, Any] | None = None
         self._last_sent: np.ndarray | None = None
         self.steps = 0
