@@ -30,7 +30,7 @@ fi
 "$BIN/python" -c "from smolvla.eval.recipe import write_init_checkpoint; write_init_checkpoint('$WORK/init', seed=0)"
 "$BIN/smolvla" train --preset finetune --freeze full --init checkpoint --init-path "$WORK/init" \
   --dataset "$WORK/dataset" --lr "$LR" --batch-size "$BATCH" --steps "$STEPS" --save-every "$STEPS" \
-  --log-every 50 --output-dir "$WORK/train"
+  --warmup-steps 1000 --decay-steps 30000 --log-every 50 --output-dir "$WORK/train"
 CKPT="$WORK/train/checkpoints/$(printf %08d "$STEPS")/pretrained_model"
 "$BIN/smolvla" eval --checkpoint "$CKPT" --tasks "$TASKS" --episodes "$EVAL_EPISODES" --seed 1000 \
   --max-steps 200 --workers "$WORKERS" --threads 1 --out "$WORK/eval"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from smolvla.train.config import DataConfig, DatasetSpec, InitConfig, TrainConfig, get_train_config
+from smolvla.train.config import (
+    DataConfig,
+    DatasetSpec,
+    InitConfig,
+    TrainConfig,
+    check_pretrained_start,
+    get_train_config,
+)
 
 
 def test_paper_defaults() -> None:
@@ -14,7 +21,8 @@ def test_paper_defaults() -> None:
     assert cfg.optimizer.eps == 1e-8
     assert cfg.optimizer.weight_decay == 1e-10
     assert cfg.optimizer.grad_clip_norm == 10.0
-    assert (cfg.schedule.warmup_steps, cfg.schedule.decay_steps, cfg.schedule.decay_lr) == (1000, 30_000, 2.5e-6)
+    sched = cfg.schedule.resolve(cfg.steps)
+    assert (sched.warmup_steps, sched.decay_steps, sched.decay_lr) == (1000, 30_000, 2.5e-6)
     assert cfg.batch_size == 64 and cfg.freeze == "expert_only"
     pre = get_train_config("pretrain_mixture")
     assert (pre.batch_size, pre.steps) == (256, 200_000)
@@ -64,3 +72,27 @@ def test_bad_numbers() -> None:
         TrainConfig(keep_last_n=0)
     with pytest.raises(ValueError, match=r"num_threads must be >= 1 or None \(torch default\), got 0"):
         TrainConfig(num_threads=0)
+
+
+def test_presets_that_freeze_need_pretrained_weights() -> None:
+    """`finetune` freezes the VLM and used to inherit a scratch init: an expert trained behind a frozen
+    random tiny VLM. Such a start is refused; with pretrained weights, a full-training scratch run, or a
+    resume (weights from the run's checkpoint), it passes."""
+    with pytest.raises(ValueError, match=r"freeze='expert_only' keeps the whole VLM .* init is 'scratch'.*--init"):
+        check_pretrained_start(get_train_config("finetune"))
+    with pytest.raises(ValueError, match=r"freeze='vision_frozen' keeps the vision encoder .*'smolvla_base'"):
+        check_pretrained_start(get_train_config("pretrain_mixture"))
+    check_pretrained_start(get_train_config("finetune", init=InitConfig(kind="lerobot", path="/ckpt")))
+    check_pretrained_start(get_train_config("tiny_cpu"))
+    check_pretrained_start(get_train_config("finetune", resume=True))
+
+
+def test_tokenizer_and_budget_rules() -> None:
+    init = get_train_config("tiny_cpu").init
+    assert (init.tokenizer, init.max_task_tokens) == ("bpe", 48)
+    with pytest.raises(ValueError, match=r"InitConfig.tokenizer: expected one of \['bpe', 'byte'\], got 'bytes'"):
+        InitConfig(tokenizer="bytes")
+    with pytest.raises(ValueError, match=r"tokenizer='byte' applies to scratch init only"):
+        InitConfig(kind="checkpoint", path="/ckpt", tokenizer="byte")
+    with pytest.raises(ValueError, match=r"max_task_tokens must be >= 1 or None, got 0"):
+        InitConfig(max_task_tokens=0)

@@ -10,13 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from smolvla.train.config import DataConfig, DatasetSpec, TrainConfig, get_train_config
+from smolvla.train.config import DataConfig, DatasetSpec, ScheduleConfig, TrainConfig, get_train_config
 from smolvla.train.loop import main
 from smolvla.train.metrics import read_metrics
 
 
 def _cfg(dataset: Path, out: Path, **kw) -> TrainConfig:
-    base = {"steps": 4, "batch_size": 4, "log_every": 1, "save_every": 2, "plot_loss": False}
+    # An explicit schedule: a run stopped at step 2 of 4 (modelled by steps=2) must have the 4-step run's.
+    schedule = ScheduleConfig(warmup_steps=1, decay_steps=4, decay_lr=1e-5)
+    base = {"steps": 4, "batch_size": 4, "log_every": 1, "save_every": 2, "plot_loss": False, "schedule": schedule}
     base.update(kw)
     return get_train_config(
         "tiny_cpu", output_dir=str(out), data=DataConfig(datasets=(DatasetSpec(str(dataset)),)), **base
@@ -113,3 +115,17 @@ def test_resume_with_another_lr_schedule_is_an_error(tiny_dataset, reference_run
     cfg = dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, lr=base.optimizer.lr * 2))
     with pytest.raises(ValueError, match=r"optimizer\.lr: saved .*--lr"):
         main(cfg)
+
+
+def test_resume_with_a_schedule_that_follows_steps_is_checked_resolved(tiny_dataset, reference_run) -> None:
+    """A schedule left to follow the run's length changes with --steps; resuming the 4-step run for 6 steps
+    would silently keep the saved one, so it is refused with the flags that keep it."""
+    cfg = _cfg(tiny_dataset, reference_run, resume=True, steps=6, schedule=ScheduleConfig(decay_lr=1e-5))
+    with pytest.raises(ValueError, match=r"schedule\.decay_steps: saved 4, given 6.*--warmup-steps 1 --decay-steps 4"):
+        main(cfg)
+
+
+def test_finetune_preset_without_init_fails_before_reading_data(tmp_path) -> None:
+    data = DataConfig(datasets=(DatasetSpec(str(tmp_path / "missing")),))
+    with pytest.raises(ValueError, match=r"freeze='expert_only' keeps the whole VLM .* init is 'scratch'"):
+        main(get_train_config("finetune", data=data, output_dir=str(tmp_path / "run")))

@@ -53,3 +53,38 @@ def test_negative_step_is_an_error() -> None:
 def test_decay_must_end_after_warmup() -> None:
     with pytest.raises(ValueError, match=r"decay_steps \(10\) must exceed warmup_steps \(10\)"):
         ScheduleConfig(warmup_steps=10, decay_steps=10)
+
+
+def test_preset_schedule_follows_the_run_length() -> None:
+    """tiny_cpu used to decay to its floor at step 200 whatever --steps said: a 2000-step run spent 90% of
+    its steps at 1e-5. Unless given, the decay ends at the run's last step and warmup is a fraction of it."""
+    from smolvla.train.config import get_train_config
+
+    cfg = get_train_config("tiny_cpu", steps=2000)
+    sched = cfg.schedule.resolve(cfg.steps)
+    assert (sched.warmup_steps, sched.decay_steps) == (100, 2000)
+    peak, floor = cfg.optimizer.lr, cfg.schedule.decay_lr
+    assert lr_at(1000, sched, peak) == pytest.approx((peak + floor) / 2)  # half way down, far from the floor
+    assert lr_at(1999, sched, peak) > floor and lr_at(2000, sched, peak) == pytest.approx(floor)
+    # The preset's own length gives its original schedule back; the paper's finetuning numbers too.
+    tiny = get_train_config("tiny_cpu")
+    assert tiny.schedule.resolve(tiny.steps) == ScheduleConfig(10, 200, 1e-5, warmup_fraction=0.05)
+    fine = get_train_config("finetune").schedule
+    assert fine.resolve(30_000) == PAPER and fine.resolve(3000).warmup_steps == 100
+    assert get_train_config("pretrain_mixture").schedule.resolve(200_000).warmup_steps == 1000
+
+
+def test_explicit_steps_are_kept_and_checked_against_the_run() -> None:
+    explicit = ScheduleConfig(warmup_steps=10, decay_steps=200, decay_lr=1e-5)
+    assert explicit.resolve(2000) == explicit
+    assert ScheduleConfig(warmup_steps=10).resolve(50).decay_steps == 50
+    assert ScheduleConfig(decay_steps=300).resolve(50).warmup_steps == 10  # 1/30 of the decay horizon
+    with pytest.raises(ValueError, match=r"warmup_steps \(1000\) must be below decay_steps \(500, the run's steps\)"):
+        ScheduleConfig(warmup_steps=1000).resolve(500)
+    with pytest.raises(ValueError, match=r"warmup_fraction must be in \[0, 1\), got 1.5"):
+        ScheduleConfig(warmup_fraction=1.5)
+
+
+def test_unresolved_schedule_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"must be resolved against the run's steps first"):
+        lr_at(0, ScheduleConfig(), PEAK)

@@ -16,8 +16,11 @@ FEATURES = {
 }
 
 
-def write_tiny_dataset(root: Path, episodes: int = 3, length: int = 12, seed: int = 0, features=None) -> Path:
-    """Episodes of smooth random motion; the action is the next state (something learnable)."""
+def write_tiny_dataset(
+    root: Path, episodes: int = 3, length: int = 12, seed: int = 0, features=None, tasks=("pick", "place")
+) -> Path:
+    """Episodes of smooth random motion; the action is the next state (something learnable). Episode i has
+    task `tasks[i % len(tasks)]`."""
     rng = np.random.default_rng(seed)
     features = features or FEATURES
     writer = DatasetWriter.create(root, fps=10, features=features)
@@ -33,5 +36,5 @@ def write_tiny_dataset(root: Path, episodes: int = 3, length: int = 12, seed: in
         if "observation.state" in features:
             frames["observation.state"] = state[:-1, : features["observation.state"]["shape"][0]]
         frames["action"] = state[1:, : features["action"]["shape"][0]]
-        writer.add_episode(frames, task="pick" if ep % 2 == 0 else "place")
+        writer.add_episode(frames, task=tasks[ep % len(tasks)])
     return root

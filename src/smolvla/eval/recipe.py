@@ -87,11 +87,13 @@ def write_init_checkpoint(path: str | Path, model: ModelConfig | None = None, se
 
 def train_config(recipe: DemoRecipe, dataset: Path, init_dir: Path, out_dir: Path):
     """The TrainConfig of the recipe: what `smolvla train --preset finetune --freeze full --init checkpoint
-    --init-path INIT --dataset DS --lr LR --batch-size B --steps N` builds (the finetune preset's AdamW
-    betas/eps/decay and grad clip, its 1000-step warmup; every parameter trains)."""
+    --init-path INIT --dataset DS --lr LR --batch-size B --steps N --warmup-steps 1000 --decay-steps 30000`
+    builds (the finetune preset's AdamW betas/eps/decay and grad clip; every parameter trains). The schedule
+    is pinned to the one the committed demo was trained with (the finetune preset's before its schedule
+    followed --steps): 1000 warmup steps, a cosine decay that would end at step 30,000."""
     from dataclasses import replace
 
-    from smolvla.train.config import DatasetSpec, InitConfig, get_train_config
+    from smolvla.train.config import DatasetSpec, InitConfig, ScheduleConfig, get_train_config
 
     cfg = get_train_config(
         "finetune",
@@ -105,6 +107,7 @@ def train_config(recipe: DemoRecipe, dataset: Path, init_dir: Path, out_dir: Pat
     return replace(
         cfg,
         init=InitConfig(kind="checkpoint", path=str(init_dir)),
+        schedule=ScheduleConfig(warmup_steps=1000, decay_steps=30_000, decay_lr=2.5e-6),
         data=replace(cfg.data, datasets=(DatasetSpec(str(dataset)),)),
         optimizer=replace(cfg.optimizer, lr=recipe.lr),
     )

@@ -19,6 +19,7 @@ FreezeMode = Literal["vision_frozen", "expert_only", "full"]
 InitKind = Literal["scratch", "checkpoint", "lerobot", "backbone"]
 Backend = Literal["single", "accelerate"]
 MixedPrecision = Literal["no", "bf16"]
+TokenizerKind = Literal["bpe", "byte"]
 
 
 @dataclass(frozen=True)
@@ -42,21 +43,43 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """Linear warmup from 0 to the peak lr, then cosine decay to `decay_lr` at `decay_steps`, then flat."""
+    """Linear warmup from 0 to the peak lr, then cosine decay to `decay_lr` at `decay_steps`, then flat.
 
-    warmup_steps: int = 1000
-    decay_steps: int = 30_000
+    Steps left as None follow the run's length (`resolve(steps)`), so a longer or shorter run keeps the
+    shape of its schedule: `decay_steps` None decays to the run's last step; `warmup_steps` None warms up
+    for `warmup_fraction` of the decay horizon (1/30: the paper's 1000 of 30,000 steps).
+    """
+
+    warmup_steps: int | None = None
+    decay_steps: int | None = None
     decay_lr: float = 2.5e-6
+    warmup_fraction: float = 1 / 30
 
     def __post_init__(self) -> None:
-        if self.warmup_steps < 0:
+        if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ValueError(f"ScheduleConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
-        if self.decay_steps <= self.warmup_steps:
+        if self.decay_steps is not None and self.decay_steps < 1:
+            raise ValueError(f"ScheduleConfig.decay_steps must be >= 1, got {self.decay_steps}")
+        if self.warmup_steps is not None and self.decay_steps is not None and self.decay_steps <= self.warmup_steps:
             raise ValueError(
                 f"ScheduleConfig.decay_steps ({self.decay_steps}) must exceed warmup_steps ({self.warmup_steps})"
             )
         if self.decay_lr < 0:
             raise ValueError(f"ScheduleConfig.decay_lr must be >= 0, got {self.decay_lr}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"ScheduleConfig.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+
+    def resolve(self, steps: int) -> ScheduleConfig:
+        """The concrete schedule of a run of `steps` optimiser steps (every step count set)."""
+        decay = self.decay_steps if self.decay_steps is not None else steps
+        warmup = self.warmup_steps if self.warmup_steps is not None else round(self.warmup_fraction * decay)
+        if warmup >= decay:
+            source = "" if self.decay_steps is not None else ", the run's steps"
+            raise ValueError(
+                f"ScheduleConfig.warmup_steps ({warmup}) must be below decay_steps ({decay}{source}); "
+                "lower the warmup (CLI: --warmup-steps) or lengthen the run (--steps, --decay-steps)"
+            )
+        return replace(self, warmup_steps=warmup, decay_steps=decay)
 
 
 @dataclass(frozen=True)
@@ -67,17 +90,33 @@ class InitConfig:
     kind="checkpoint": a policy directory written by this package (`save_pretrained`).
     kind="lerobot": a LeRobot SmolVLA checkpoint directory (config.json + model.safetensors + stats).
     kind="backbone": a local SmolVLM2 backbone directory; expert and projections start random.
+
+    tokenizer (scratch only; the other kinds bring their own tokenizer.json): "bpe" trains a byte-level BPE
+    on the datasets' task strings (`smolvla.policy.subword`); "byte" is one token per UTF-8 byte (the
+    tokenizer of the committed demo policy and of scratch runs made before "bpe" existed).
+    max_task_tokens: the policy's task-token budget; None keeps the model preset's or the checkpoint's.
+    The budget shapes no weight (it is only the length task tokens are padded to), so it can change when
+    fine-tuning. Every dataset task must fit in it: training checks that before the first step.
     """
 
     kind: InitKind = "scratch"
     path: str | None = None
     model_preset: str = "tiny"
+    tokenizer: TokenizerKind = "bpe"
+    max_task_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "scratch" and self.path is not None:
             raise ValueError(f"InitConfig.kind='scratch' takes no path, got path={self.path!r}")
         if self.kind != "scratch" and not self.path:
             raise ValueError(f"InitConfig.kind={self.kind!r} needs a path to a local directory, got {self.path!r}")
+        if self.kind != "scratch" and self.tokenizer != "bpe":
+            raise ValueError(
+                f"InitConfig.tokenizer={self.tokenizer!r} applies to scratch init only; kind={self.kind!r} "
+                "uses the tokenizer.json of its directory"
+            )
+        if self.max_task_tokens is not None and self.max_task_tokens < 1:
+            raise ValueError(f"InitConfig.max_task_tokens must be >= 1 or None, got {self.max_task_tokens}")
 
 
 @dataclass(frozen=True)
@@ -199,11 +238,12 @@ def _check_keys(cls: type, d: dict[str, Any]) -> None:
 
 
 def _tiny_cpu() -> TrainConfig:
-    # Trains the tiny model for a few hundred steps on a laptop CPU in minutes; short schedule to match.
+    # Trains the tiny model for a few hundred steps on a laptop CPU in minutes. A subword vocabulary
+    # trained on the tasks and a 48-token budget hold every Meta-World instruction (MT50: <= 17 tokens).
     return TrainConfig(
         optimizer=OptimizerConfig(lr=1e-3),
-        schedule=ScheduleConfig(warmup_steps=10, decay_steps=200, decay_lr=1e-5),
-        init=InitConfig(kind="scratch", model_preset="tiny"),
+        schedule=ScheduleConfig(warmup_fraction=0.05, decay_lr=1e-5),
+        init=InitConfig(kind="scratch", model_preset="tiny", tokenizer="bpe", max_task_tokens=48),
         freeze="full",
         batch_size=8,
         steps=200,
@@ -218,18 +258,20 @@ def _tiny_cpu() -> TrainConfig:
 
 
 def _finetune() -> TrainConfig:
-    # The paper's finetuning recipe, from a pretrained checkpoint (the path comes from the CLI).
+    # The paper's finetuning recipe (warmup 1/30 of the run: 1000 of 30,000 steps). It freezes the VLM, so
+    # it needs pretrained weights: the CLI's --init/--init-path (`check_pretrained_start`).
     return TrainConfig(freeze="expert_only", batch_size=64, steps=30_000, save_every=5000, log_every=100)
 
 
 def _pretrain_mixture() -> TrainConfig:
-    # Pretraining on a community-dataset mixture: batch 256, 200k steps, vision encoder frozen.
+    # Pretraining on a community-dataset mixture: batch 256, 200k steps (warmup 1000), vision encoder
+    # frozen, so it starts from a pretrained SmolVLM2 backbone (--init backbone --init-path DIR).
     return TrainConfig(
         init=InitConfig(kind="scratch", model_preset="smolvla_base"),
         freeze="vision_frozen",
         batch_size=256,
         steps=200_000,
-        schedule=ScheduleConfig(warmup_steps=1000, decay_steps=200_000, decay_lr=2.5e-6),
+        schedule=ScheduleConfig(warmup_fraction=0.005, decay_lr=2.5e-6),
         save_every=20_000,
         log_every=200,
     )
@@ -249,3 +291,24 @@ def get_train_config(name: str, **overrides: Any) -> TrainConfig:
         raise ValueError(f"unknown training preset {name!r}: expected one of {sorted(PRESETS)}{hint}")
     cfg = PRESETS[name]()
     return replace(cfg, **overrides) if overrides else cfg
+
+
+# What each freeze mode keeps at its initial weights (see TrainConfig.freeze).
+_FROZEN = {
+    "expert_only": "the whole VLM (vision encoder, connector, text decoder)",
+    "vision_frozen": "the vision encoder",
+}
+
+
+def check_pretrained_start(cfg: TrainConfig) -> None:
+    """Refuse a new run that would freeze random weights: a frozen part must come from a pretrained model.
+
+    A resumed run is exempt: its weights come from its own checkpoint, whatever `init` says.
+    """
+    if cfg.resume or cfg.init.kind != "scratch" or cfg.freeze == "full":
+        return
+    raise ValueError(
+        f"freeze={cfg.freeze!r} keeps {_FROZEN[cfg.freeze]} at its initial weights, but init is 'scratch' "
+        f"(random {cfg.init.model_preset!r} weights); start from pretrained weights (CLI: --init "
+        "checkpoint|lerobot|backbone --init-path DIR) or train every parameter (--freeze full)"
+    )

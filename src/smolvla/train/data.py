@@ -21,6 +21,7 @@ from smolvla.data.meta import DatasetMeta, load_meta
 from smolvla.data.stats import aggregate_stats
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.normalize import NormStats
+from smolvla.policy.tokenizer import TaskTokenizer
 from smolvla.train.config import DataConfig
 from smolvla.train.sampler import ResumableBatchSampler, SamplerState
 from smolvla.types import ACTION, OBS_STATE
@@ -72,6 +73,28 @@ def check_dataset_matches_policy(meta: DatasetMeta, cfg: PolicyConfig) -> None:
     if unused:
         # Their frames are still decoded by the dataset, then dropped from each item (see `_SelectKeys`).
         logger.warning("dataset %s: cameras %s are not inputs of the policy; they are dropped", meta.root, unused)
+
+
+def check_task_budget(metas: Sequence[DatasetMeta], tokenizer: TaskTokenizer, shown: int = 10) -> None:
+    """Every task string of every dataset must fit the policy's token budget; otherwise the first batch
+    holding an over-long task would stop the run, possibly hours in. One error lists them all."""
+    if tokenizer.truncate:
+        return
+    over = []
+    for meta in metas:
+        for task, n in zip(meta.tasks, tokenizer.lengths(list(meta.tasks)), strict=True):
+            if n > tokenizer.max_length:
+                over.append((n, task, meta.root))
+    if not over:
+        return
+    over.sort(key=lambda o: -o[0])
+    listed = "; ".join(f"{task!r:.80} ({n} tokens, {root})" for n, task, root in over[:shown])
+    more = f"; and {len(over) - shown} more" if len(over) > shown else ""
+    raise ValueError(
+        f"{len(over)} dataset task(s) exceed the policy's budget of {tokenizer.max_length} tokens: {listed}{more}; "
+        f"raise the budget to at least {over[0][0]} (CLI: --max-task-tokens {over[0][0]}; Python: "
+        "InitConfig.max_task_tokens) or shorten the tasks (smolvla relabel)"
+    )
 
 
 def check_stats(meta: DatasetMeta) -> None:

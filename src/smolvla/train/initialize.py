@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from smolvla.policy.config import PolicyConfig
 from smolvla.policy.hf_backbone import load_backbone_config, policy_from_backbone, read_json
 from smolvla.policy.lerobot import load_lerobot_policy, policy_config_from_lerobot
 from smolvla.policy.policy import SmolVLAPolicy
+from smolvla.policy.subword import train_task_tokenizer
 from smolvla.policy.tokenizer import TaskTokenizer, build_byte_tokenizer
 from smolvla.train.config import InitConfig
 from smolvla.train.data import check_dataset_matches_policy, policy_inputs_from_meta, training_stats
@@ -41,17 +43,40 @@ def _with_stats(policy: SmolVLAPolicy, metas: Sequence[DatasetMeta]) -> SmolVLAP
 
 
 def _scratch(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> SmolVLAPolicy:
-    cfg = _policy_config_for(get_config(init.model_preset), metas)
+    model_cfg = get_config(init.model_preset)
+    if init.max_task_tokens is not None:
+        model_cfg = replace(model_cfg, max_lang_tokens=init.max_task_tokens)
+    cfg = _policy_config_for(model_cfg, metas)
     stats = training_stats(metas, cfg)
-    # Without a pretrained vocabulary a byte-level tokenizer is built locally (257 ids, no download).
-    tokenizer = TaskTokenizer(build_byte_tokenizer(), cfg.max_lang_tokens, truncate=cfg.truncate_task)
+    # Without a pretrained vocabulary one is built locally (no download): a BPE learned from the datasets'
+    # tasks, or one token per byte (257 ids).
+    if init.tokenizer == "bpe":
+        vocab = train_task_tokenizer([t for meta in metas for t in meta.tasks], cfg.model.decoder.vocab_size)
+    else:
+        vocab = build_byte_tokenizer()
+    tokenizer = TaskTokenizer(vocab, cfg.max_lang_tokens, truncate=cfg.truncate_task)
     if tokenizer.vocab_size > cfg.model.decoder.vocab_size:
         raise ValueError(
             f"model preset {init.model_preset!r} has vocab_size {cfg.model.decoder.vocab_size}, smaller than the "
-            f"byte tokenizer's {tokenizer.vocab_size} ids"
+            f"{init.tokenizer} tokenizer's {tokenizer.vocab_size} ids"
         )
     torch.manual_seed(seed)  # the random initial weights are part of the run's determinism
     return SmolVLAPolicy(cfg, stats, tokenizer)
+
+
+def with_task_budget(policy: SmolVLAPolicy, budget: int | None) -> SmolVLAPolicy:
+    """`policy` with a task-token budget of `budget` (None: as it is), same weights, stats and vocabulary.
+
+    The budget shapes no weight: it is the length task tokens are padded to (positions are rotary), which
+    the model only checks inputs against.
+    """
+    if budget is None or budget == policy.config.max_lang_tokens:
+        return policy
+    model_cfg = replace(policy.config.model, max_lang_tokens=budget)
+    policy.model.config = model_cfg
+    tok = policy.tokenizer
+    tokenizer = None if tok is None else TaskTokenizer(tok.tokenizer, budget, truncate=tok.truncate)
+    return SmolVLAPolicy(replace(policy.config, model=model_cfg), policy.stats, tokenizer, model=policy.model)
 
 
 def _our_checkpoint(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
@@ -102,7 +127,7 @@ def build_policy(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> S
     }
     if init.kind not in builders:
         raise ValueError(f"unknown init kind {init.kind!r}; expected one of {sorted(builders)}")
-    policy = builders[init.kind]()
+    policy = with_task_budget(builders[init.kind](), init.max_task_tokens)
     if policy.tokenizer is None:
         # Datasets give task strings; without a tokenizer the first batch would fail after loading everything.
         raise ValueError(
@@ -112,9 +137,10 @@ def build_policy(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> S
     return policy
 
 
-def resume_policy(pretrained_dir: Path, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
-    """The policy saved in a run's checkpoint (its stats are already the training data's)."""
-    policy = load_policy(pretrained_dir)
+def resume_policy(pretrained_dir: Path, metas: Sequence[DatasetMeta], budget: int | None = None) -> SmolVLAPolicy:
+    """The policy saved in a run's checkpoint (its stats are already the training data's), with a task-token
+    budget of `budget` if given (see `with_task_budget`)."""
+    policy = with_task_budget(load_policy(pretrained_dir), budget)
     for meta in metas:
         check_dataset_matches_policy(meta, policy.config)
     return policy

@@ -31,8 +31,8 @@ from smolvla.train.checkpointing import (
     load_training_state,
 )
 from smolvla.train.checkpointing import save_checkpoint as write_checkpoint
-from smolvla.train.config import TrainConfig
-from smolvla.train.data import load_metas, make_dataloader, open_datasets
+from smolvla.train.config import TrainConfig, check_pretrained_start
+from smolvla.train.data import check_task_budget, load_metas, make_dataloader, open_datasets
 from smolvla.train.freeze import apply_freeze
 from smolvla.train.initialize import build_policy, resume_policy
 from smolvla.train.metrics import METRICS_FILE, MetricsWriter, plot_loss_curve
@@ -92,6 +92,8 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
     """Check data against the policy, build (or resume) policy, optimiser, scheduler and data stream."""
     run_dir = Path(cfg.output_dir)
     ckpt_dir = run_dir / "checkpoints"
+    check_pretrained_start(cfg)
+    schedule = cfg.schedule.resolve(cfg.steps)
     metas = load_metas(cfg.data)  # metadata only: every check below runs before weights are built
     seed_everything(cfg.seed)
     if cfg.resume:
@@ -101,7 +103,7 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
             # The optimiser state holds exactly the parameters that trained; another set cannot resume it.
             raise ValueError(f"cannot resume {ckpt} (freeze={saved.freeze!r}) with freeze={cfg.freeze!r}")
         check_resume_schedule(saved, cfg, ckpt)
-        policy = resume_policy(ckpt / PRETRAINED_DIR, metas)
+        policy = resume_policy(ckpt / PRETRAINED_DIR, metas, cfg.init.max_task_tokens)
     else:
         if list_checkpoints(ckpt_dir):
             raise ValueError(
@@ -109,13 +111,19 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
                 "pass resume=True (CLI: --resume) to continue that run, or choose another output_dir"
             )
         policy = build_policy(cfg.init, metas, cfg.seed)
+    if policy.tokenizer is not None:
+        check_task_budget(metas, policy.tokenizer)
     datasets = open_datasets(metas, policy.config)
     apply_freeze(policy.model, cfg.freeze, policy.config.model.decoder.layers)
     params = [p for p in policy.model.parameters() if p.requires_grad]
     o = cfg.optimizer
     optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
     module, optimizer = runtime.prepare(PolicyLoss(policy), optimizer)
-    scheduler = make_scheduler(optimizer, cfg.schedule, o.lr)
+    scheduler = make_scheduler(optimizer, schedule, o.lr)
+    logger.info(
+        "lr schedule: warmup %d steps, cosine decay to %g at step %d",
+        schedule.warmup_steps, schedule.decay_lr, schedule.decay_steps,
+    )  # fmt: skip
     step, sampler_state = 0, SamplerState()
     if cfg.resume:
         progress = load_training_state(ckpt / STATE_DIR, optimizer, scheduler)  # also restores RNG states
@@ -136,14 +144,23 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
 def check_resume_schedule(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> None:
     """The learning rate and its schedule come back from the checkpoint's optimiser/scheduler state, so a
     resumed run cannot change them; different values given now would be silently ignored: refuse them."""
-    diffs = []
-    for group in ("optimizer", "schedule"):
-        old, new = asdict(getattr(saved, group)), asdict(getattr(cfg, group))
-        diffs += [f"{group}.{k}: saved {old[k]!r}, given {new[k]!r}" for k in new if old[k] != new[k]]
+    # Schedules are compared as resolved: one that follows the run's length changes with --steps.
+    was = saved.schedule.resolve(saved.steps)
+    groups = {
+        "optimizer": (asdict(saved.optimizer), asdict(cfg.optimizer)),
+        "schedule": (asdict(was), asdict(cfg.schedule.resolve(cfg.steps))),
+    }
+    diffs = [
+        f"{group}.{k}: saved {old[k]!r}, given {new[k]!r}"
+        for group, (old, new) in groups.items()
+        for k in new
+        if k != "warmup_fraction" and old[k] != new[k]
+    ]
     if diffs:
         raise ValueError(
             f"cannot resume {ckpt} with another optimiser or learning-rate schedule ({'; '.join(diffs)}); "
-            "pass the run's original values (CLI: --lr, --warmup-steps, --decay-steps, --decay-lr) or start a new run"
+            f"pass the run's original values (CLI: --lr {saved.optimizer.lr:g} --warmup-steps {was.warmup_steps} "
+            f"--decay-steps {was.decay_steps} --decay-lr {was.decay_lr:g}) or start a new run"
         )
 
 

@@ -10,7 +10,8 @@
            warmup_steps         decay_steps
 
 `lr_at` is the closed form (tested with golden values); `make_scheduler` wraps it in a torch
-`LambdaLR` whose state dict is plain numbers, so it is saved as JSON.
+`LambdaLR` whose state dict is plain numbers, so it is saved as JSON. Both take a resolved schedule
+(`ScheduleConfig.resolve(steps)`: step counts left to follow the run's length are filled in).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def lr_factor(step: int, cfg: ScheduleConfig, peak_lr: float) -> float:
     """
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
+    if cfg.warmup_steps is None or cfg.decay_steps is None:
+        raise ValueError(f"the schedule must be resolved against the run's steps first (cfg.resolve(steps)): {cfg}")
     if step < cfg.warmup_steps:
         start = 1.0 / (cfg.warmup_steps + 1)
         return start + (1.0 - start) * step / cfg.warmup_steps
@@ -62,5 +65,5 @@ class WarmupCosine:
 def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, peak_lr: float
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step scheduler: call `.step()` once after each optimiser step."""
+    """A per-step scheduler: call `.step()` once after each optimiser step. `cfg` is a resolved schedule."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(cfg, peak_lr))
