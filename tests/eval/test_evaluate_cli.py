@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
-from eval_helpers import require_metaworld, save_tiny_metaworld_policy
+from eval_helpers import LineEnv, require_metaworld, save_tiny_metaworld_policy
 from typer.testing import CliRunner
 
 import smolvla.envs  # noqa: F401  (selects the headless GL backend before any simulator import)
+from smolvla.cli import evaluate as evaluate_cli
 from smolvla.cli.evaluate import parse_host_port
 from smolvla.cli.main import app
+from smolvla.envs.metaworld_tasks import MT10
+from smolvla.envs.registry import HELD_OUT_SEED
 
 runner = CliRunner()
 
@@ -29,13 +33,14 @@ def _eval(*args: str):
         (["--remote", "localhost"], "expected HOST:PORT"),
         (["--checkpoint", ".", "--remote", "127.0.0.1:9"], "drop --checkpoint"),
         (["--checkpoint", ".", "--tasks", "drawer-clos-v3"], "did you mean 'drawer-close-v3'"),
+        (["--checkpoint", str(Path(__file__).parent)], "is not a policy directory (no config.json)"),
     ],
 )
 def test_argument_errors(args, message):
     result = _eval(*args)
     assert result.exit_code == 2
-    # typer draws the message in a box that wraps lines: compare with the box and line breaks removed.
-    assert message in re.sub(r"[\s│]+", " ", result.output)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line
 
 
 def test_n_action_steps_is_checked_against_the_checkpoint(tmp_path):
@@ -45,9 +50,9 @@ def test_n_action_steps_is_checked_against_the_checkpoint(tmp_path):
     ckpt = save_policy(make_tiny_policy(), tmp_path / "policy")  # chunk of 10
     result = _eval("--checkpoint", str(ckpt), "--tasks", "drawer-close-v3", "--n-action-steps", "11")
     assert result.exit_code == 2
-    assert "n_action_steps must be in [1, chunk_size=10], got 11" in re.sub(r"[\s│]+", " ", result.output)
+    assert "n_action_steps must be in [1, chunk_size=10], got 11" in result.stderr
     result = _eval("--remote", "127.0.0.1:9", "--n-action-steps", "5")
-    assert result.exit_code == 2 and "server's setting" in re.sub(r"[\s│]+", " ", result.output)
+    assert result.exit_code == 2 and "server's setting" in result.stderr
 
 
 def test_parse_host_port():
@@ -81,10 +86,106 @@ def test_eval_one_short_metaworld_episode(tmp_path, path):
     assert list(report["per_task"]) == ["metaworld/drawer-close-v3"]
     assert report["per_group_success_rate"] == {"easy": report["per_task"]["metaworld/drawer-close-v3"]["success_rate"]}
     (episode,) = report["episodes"]
-    assert episode["seed"] == 0 and episode["steps"] <= 5
+    assert episode["seed"] == HELD_OUT_SEED and episode["steps"] <= 5
+    assert report["meta"]["seeds"] == [HELD_OUT_SEED] and "partial" not in report
     assert (out / "success.png").is_file() and (out / "videos" / "metaworld__drawer-close-v3__ep000.mp4").is_file()
     assert "│ drawer-close-v3" in result.output and "group: easy" in result.output
     if path != "in_process":
         assert episode["timing"]["chunks"] >= 1 and report["meta"]["client_mode"] == "async"
     if path == "async_engine":
         assert report["meta"]["server_forward"]["n"] >= 1
+
+
+class FailingAgent:
+    """Moves LineEnv right until its `fail_at`-th episode (counting from 0), where it raises."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.fail_at, self.episodes = fail_at, -1
+
+    def reset(self) -> None:
+        self.episodes += 1
+
+    def act(self, obs):
+        if self.episodes == self.fail_at:
+            raise RuntimeError(f"agent crashed in episode {self.episodes}")
+        return np.array([0.5], np.float32)
+
+
+@pytest.fixture
+def line_envs(monkeypatch, tmp_path):
+    """`eval` on LineEnv (no simulator) with a FailingAgent; returns a fake checkpoint directory."""
+    from smolvla.envs import registry
+    from smolvla.eval import runner as eval_runner
+
+    monkeypatch.setattr(eval_runner, "make_env", lambda name, image_size: LineEnv(name, image_size))
+    monkeypatch.setattr(registry, "require_simulator", lambda benchmark: None)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    return ckpt
+
+
+def test_a_crash_after_some_episodes_writes_a_partial_report(line_envs, tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate_cli, "load_policy_agent", lambda checkpoint, n_action_steps: FailingAgent(3))
+    out = tmp_path / "out"
+    args = ["--checkpoint", str(line_envs), "--tasks", "reach-v3,push-v3", "--episodes", "2", "--videos", "0"]
+    result = _eval(*args, "--out", str(out))
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip().splitlines()[-1] == "error: unexpected RuntimeError: agent crashed in episode 3 "
+        "(rerun with --debug for the traceback)"
+    )
+    assert "partial report (3 of 4 episodes)" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["partial"] == {
+        "error": "RuntimeError: agent crashed in episode 3",
+        "episodes_finished": 3,
+        "episodes_planned": 4,
+    }
+    assert [(e["env_name"], e["seed"]) for e in report["episodes"]] == [
+        ("metaworld/reach-v3", HELD_OUT_SEED),
+        ("metaworld/reach-v3", HELD_OUT_SEED + 1),
+        ("metaworld/push-v3", HELD_OUT_SEED),
+    ]
+    assert report["overall"]["episodes"] == 3 and (out / "success.png").is_file()
+
+
+def test_a_crash_before_any_episode_writes_no_report(line_envs, tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate_cli, "load_policy_agent", lambda checkpoint, n_action_steps: FailingAgent(0))
+    out = tmp_path / "out"
+    result = _eval("--checkpoint", str(line_envs), "--tasks", "reach-v3", "--videos", "0", "--out", str(out))
+    assert result.exit_code == 1 and "agent crashed in episode 0" in result.stderr
+    assert not (out / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "envs"),
+    [
+        ("so101", ["so101/pick-place"]),
+        ("metaworld", [f"metaworld/{t}" for t in MT10]),
+        ("libero", [f"libero/libero_spatial/{i}" for i in range(10)]),
+    ],
+)
+def test_each_benchmark_has_default_tasks_and_seeds_are_held_out(line_envs, tmp_path, monkeypatch, benchmark, envs):
+    monkeypatch.setattr(evaluate_cli, "load_policy_agent", lambda checkpoint, n_action_steps: FailingAgent(-1))
+    out = tmp_path / "out"
+    result = _eval("--checkpoint", str(line_envs), "--benchmark", benchmark, "--episodes", "2", "--videos", "0",
+                   "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["per_task"]) == envs
+    assert report["meta"]["seeds"] == [HELD_OUT_SEED, HELD_OUT_SEED + 1]
+    assert {e["seed"] for e in report["episodes"]} == {HELD_OUT_SEED, HELD_OUT_SEED + 1}
+
+
+def test_missing_libero_names_our_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "libero", None)  # makes `import libero.libero` fail
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    result = _eval("--checkpoint", str(ckpt), "--benchmark", "libero")
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: libero envs need an optional package: pip install 'smolvla[libero]'")

