@@ -1,12 +1,15 @@
-"""Frame decoding: random access == sequential access, cursor reuse, tolerance errors."""
+"""Frame decoding: random access == sequential access, cursor reuse, tolerance errors, file identity."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
-from data_helpers import V30
+import torch
+from data_helpers import V30, episode_arrays, features_for
 
-from smolvla.data import DatasetFormatError
+from smolvla.data import DatasetFormatError, DatasetWriter, LeRobotDataset
 from smolvla.data import video as video_mod
 from smolvla.data.video import VideoReader, close_readers, decode_frames
 
@@ -57,4 +60,29 @@ def test_readers_are_per_process(fixtures, monkeypatch):
     assert video_mod.get_reader(TOP) is first
     monkeypatch.setattr(video_mod, "_readers_pid", -1)  # as seen from a forked child
     assert video_mod.get_reader(TOP) is not first
+    close_readers()
+
+
+def test_a_file_replaced_at_the_same_path_is_read_afresh(tmp_path):
+    """A long-lived process (a server, a notebook) must see a dataset rebuilt where the old one was."""
+    cam, rel = "observation.images.top", "videos/observation.images.top/chunk-000/file-000.mp4"
+    versions = {}
+    for name, level in (("a", 0), ("b", 255)):
+        frames = episode_arrays(6, 0) | {cam: np.full((6, 48, 64, 3), level, np.uint8)}
+        with DatasetWriter.create(tmp_path / name, fps=30, features=features_for()) as writer:
+            writer.add_episode(frames, task="t")
+        versions[name] = tmp_path / name
+    close_readers()
+    live = tmp_path / "live"
+
+    def first_frame() -> torch.Tensor:
+        return LeRobotDataset(live, return_uint8=True)[0][cam]
+
+    shutil.copytree(versions["a"], live, copy_function=shutil.copyfile)
+    assert first_frame().float().mean() < 20
+    shutil.rmtree(live)  # rebuilt: new files (new inodes) at the same paths
+    shutil.copytree(versions["b"], live, copy_function=shutil.copyfile)
+    assert first_frame().float().mean() > 235
+    (live / rel).write_bytes((versions["a"] / rel).read_bytes())  # rewritten in place: same inode
+    assert first_frame().float().mean() < 20
     close_readers()

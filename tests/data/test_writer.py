@@ -155,6 +155,7 @@ def test_crash_after_commit_point_is_completed_on_resume(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         writer.add_episode(episode_arrays(14, 2), task=TASKS[2])
     monkeypatch.undo()
+    writer.close()  # the dead process's lock dies with it
     with pytest.raises(DatasetFormatError, match="interrupted write"):
         LeRobotDataset(root)
     DatasetWriter.resume(root)

@@ -17,6 +17,7 @@ from data_helpers import episode_arrays, features_for
 
 from smolvla.data import DatasetFormatError, DatasetWriter, LeRobotDataset
 from smolvla.data import writer as writer_mod
+from smolvla.data.lock import DatasetLock
 
 TOP, WRIST = "observation.images.top", "observation.images.wrist"
 LENGTHS = (12, 10, 14, 9, 11, 13, 8)
@@ -48,7 +49,7 @@ def _write(root: Path, episodes: list, batches: list[int] | None, image: bool = 
     if batches is None:
         for frames, task in episodes:
             writer.add_episode(frames, task)
-            assert _cursors(DatasetWriter.resume(root)) == _cursors(writer)
+            assert _reread_cursors(writer) == _cursors(writer)
         return root
     assert sum(batches) == len(episodes)
     start = 0
@@ -61,6 +62,15 @@ def _write(root: Path, episodes: list, batches: list[int] | None, image: bool = 
 def _cursors(writer: DatasetWriter) -> tuple:
     """Where the writer puts the next episode (per file series: chunk, file, rows/frames, size)."""
     return writer._data, writer._meta, writer._videos
+
+
+def _reread_cursors(writer: DatasetWriter) -> tuple:
+    """The cursors a writer reopened on the files reads; the live writer steps aside meanwhile (one lock)."""
+    writer.close()
+    with DatasetWriter.resume(writer.root) as reopened:
+        cursors = _cursors(reopened)
+    writer._lock = DatasetLock(writer.root)
+    return cursors
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -212,6 +222,7 @@ def test_crash_while_applying_a_batch_is_completed_on_resume(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         writer.add_episodes(episodes[2:])
     monkeypatch.undo()
+    writer.close()  # the dead process's lock dies with it
     with pytest.raises(DatasetFormatError, match="interrupted write"):
         LeRobotDataset(root)
     DatasetWriter.resume(root)

@@ -16,6 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from smolvla.data.meta import DatasetFormatError
+
 # Encoder name -> canonical stream codec name written to info.json (`video.codec`).
 CODECS = {"libsvtav1": "av1", "h264": "h264", "libx264": "h264", "hevc": "hevc", "libx265": "hevc"}
 
@@ -79,25 +81,59 @@ def encode_video(frames: np.ndarray, path: Path, fps: int, enc: VideoEncoding) -
             out.mux(packet)
 
 
+def _checked_packets(path: Path, container, stream, frames: int):
+    """The packets of `stream` (one per frame), refusing a file that does not hold exactly `frames` whole ones.
+
+    A truncated mp4 still opens (its index sits at the front) but its last packet comes back short, flagged
+    corrupt, or packets are missing: appending to it would give an unreadable episode, so it is an error.
+    """
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.dts is None:  # demuxer's end-of-stream marker
+                continue
+            if packet.is_corrupt:
+                raise DatasetFormatError(f"{path}: video frame {count} is incomplete: the file is truncated or damaged")
+            count += 1
+            yield packet
+    except av.FFmpegError as e:
+        raise DatasetFormatError(f"{path}: cannot read video ({e})") from e
+    if count != frames:
+        raise DatasetFormatError(
+            f"{path}: holds {count} video frames but the dataset metadata expects {frames}: "
+            "the file is truncated or damaged"
+        )
+
+
+def _open_video(path: Path):
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as e:
+        raise DatasetFormatError(f"{path}: cannot open video ({e})") from e
+    if not container.streams.video:
+        container.close()
+        raise DatasetFormatError(f"{path}: has no video stream")
+    return container
+
+
 def concat_videos(parts: list[tuple[Path, int]], out_path: Path, fps: int) -> None:
     """Stream-copy mp4 `parts` [(path, num_frames)] into `out_path`, each part starting where the last ended.
 
     No re-encoding: packets are copied and their timestamps shifted by the frames before them, so episode k
-    of the output starts at `sum(num_frames before k) / fps` seconds.
+    of the output starts at `sum(num_frames before k) / fps` seconds. A part that does not hold exactly its
+    `num_frames` whole frames raises DatasetFormatError naming it (`out_path` is then incomplete: discard it).
     """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(out_path), "w", format="mp4", options={"movflags": "faststart"}) as out:
         out_stream = None
         frames_before = 0
         for path, num_frames in parts:
-            with av.open(str(path)) as src:
+            with _open_video(path) as src:
                 in_stream = src.streams.video[0]
                 if out_stream is None:
                     out_stream = out.add_stream_from_template(in_stream, opaque=True)
                 shift = int(round(Fraction(frames_before, fps) / in_stream.time_base))
-                for packet in src.demux(in_stream):
-                    if packet.dts is None:  # demuxer's end-of-stream marker
-                        continue
+                for packet in _checked_packets(path, src, in_stream, num_frames):
                     packet.pts += shift
                     packet.dts += shift
                     packet.stream = out_stream
@@ -105,15 +141,15 @@ def concat_videos(parts: list[tuple[Path, int]], out_path: Path, fps: int) -> No
             frames_before += num_frames
 
 
-def video_payload_bytes(path: Path) -> int:
-    """Bytes of the video packets in an mp4 (its size less the container's headers and index).
+def video_payload_bytes(path: Path, frames: int) -> int:
+    """Bytes of the video packets of an mp4 holding `frames` frames (its size less the container's headers and index).
 
     Stream copy keeps packets byte for byte, so the payload of a concatenation is the sum of its parts'
-    payloads; the writer's rollover rule counts this rather than the file size for that reason.
+    payloads; the writer's rollover rule counts this rather than the file size for that reason. A damaged file
+    (or one with another number of frames) raises DatasetFormatError naming it.
     """
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        return sum(packet.size for packet in c.demux(stream) if packet.dts is not None)
+    with _open_video(path) as c:
+        return sum(packet.size for packet in _checked_packets(path, c, c.streams.video[0], frames))
 
 
 def probe_video_info(path: Path, enc: VideoEncoding, fps: int) -> dict:

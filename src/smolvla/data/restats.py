@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 
 from smolvla.data.commit import Transaction
 from smolvla.data.images import ImageColumn, check_image_column
-from smolvla.data.meta import column_to_numpy, load_meta, read_parquet
+from smolvla.data.lock import DatasetLock
+from smolvla.data.meta import column_to_numpy, load_meta, read_json, read_parquet
 from smolvla.data.stats import aggregate_stats, downsample_for_stats, image_stats, sample_frame_indices, vector_stats
 from smolvla.data.video import close_readers, decode_frames
 
@@ -80,28 +81,39 @@ def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[
 
 
 def write_dataset_stats(root: str | Path, cameras: bool = True) -> dict:
-    """Recompute and store stats (episodes parquet `stats/*` columns and meta/stats.json) atomically."""
+    """Recompute and store stats (episodes parquet `stats/*` columns and meta/stats.json) atomically.
+
+    Holds the dataset's lock (lock.py) throughout, so a DatasetWriter cannot append episodes this would miss.
+    """
     root = Path(root)
-    meta = load_meta(root)
-    if meta.version != "v3.0":
-        raise ValueError(f"{root}: stats can be rewritten only for v3.0 datasets, got {meta.version}")
-    per_ep, dataset = compute_dataset_stats(root, cameras)
-    txn = Transaction(root, "stats")
-    try:
-        for path in sorted((root / "meta" / "episodes").glob("*/*.parquet")):
-            rows = pq.read_table(path).to_pylist()
-            for row in rows:
-                for key, stats in per_ep[row["episode_index"]].items():
-                    for name, value in stats.items():
-                        dtype = np.int64 if name == "count" else np.float64
-                        row[f"stats/{key}/{name}"] = np.asarray(value).astype(dtype).tolist()
-            pq.write_table(pa.Table.from_pylist(rows), txn.path(path.relative_to(root)))
-        old = json.loads((root / "meta" / "stats.json").read_text()) if (root / "meta" / "stats.json").is_file() else {}
-        new = {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in dataset.items()}
-        txn.path("meta/stats.json").write_text(json.dumps(old | new, indent=4))
-    except BaseException:
-        txn.abort()
-        raise
-    close_readers()
-    txn.commit()
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} does not exist")
+    with DatasetLock(root):
+        meta = load_meta(root)
+        if meta.version != "v3.0":
+            raise ValueError(f"{root}: stats can be rewritten only for v3.0 datasets, got {meta.version}")
+        per_ep, dataset = compute_dataset_stats(root, cameras)
+        txn = Transaction(root, "stats")
+        try:
+            _stage_stats(root, txn, per_ep, dataset)
+        except BaseException:
+            txn.abort()
+            raise
+        close_readers()
+        txn.commit()
     return dataset
+
+
+def _stage_stats(root: Path, txn: Transaction, per_ep: list[dict], dataset: dict) -> None:
+    for path in sorted((root / "meta" / "episodes").glob("*/*.parquet")):
+        rows = read_parquet(path).to_pylist()
+        for row in rows:  # load_meta checked episode_index: 0..N-1 over the files
+            for key, stats in per_ep[row["episode_index"]].items():
+                for name, value in stats.items():
+                    dtype = np.int64 if name == "count" else np.float64
+                    row[f"stats/{key}/{name}"] = np.asarray(value).astype(dtype).tolist()
+        pq.write_table(pa.Table.from_pylist(rows), txn.path(path.relative_to(root)))
+    stats_path = root / "meta" / "stats.json"
+    old = read_json(stats_path) if stats_path.is_file() else {}  # an object of objects: load_meta checked it
+    new = {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in dataset.items()}
+    txn.path("meta/stats.json").write_text(json.dumps(old | new, indent=4))

@@ -7,7 +7,9 @@ query, else an error names the file, the episode and the times. Pixels are FFmpe
 
 Why random access is made cheap here (decoding a random frame is mostly seek + decode-from-keyframe):
 * containers and decoders stay open per process (`_readers`), so a query does not re-parse the mp4
-  index or re-initialise the decoder (LeRobot's pyav path reopens the file for every item);
+  index or re-initialise the decoder (LeRobot's pyav path reopens the file for every item); an open reader
+  is reused only while the file is the same one (device, inode, size, mtime): a dataset rebuilt at the same
+  path in a long-lived process is read afresh, never from the old file's handle;
 * a query just after the last decoded frame keeps decoding forward instead of seeking, when it is
   closer than the largest keyframe gap seen so far (sequential reads never seek);
 * frames are converted to RGB only when they answer a query, by one reused swscale context;
@@ -138,7 +140,7 @@ class VideoReader:
         return np.stack([found[i] for i in range(len(times))])
 
 
-_readers: OrderedDict[str, VideoReader] = OrderedDict()
+_readers: OrderedDict[str, tuple[tuple[int, ...], VideoReader]] = OrderedDict()  # path -> (file identity, reader)
 _readers_pid = os.getpid()
 
 
@@ -149,7 +151,7 @@ def _drop_inherited_readers() -> None:
     # A forked child must not use the parent's demuxer/decoder state, and must not close it either: freeing a
     # decoder joins its worker threads, which do not exist in the child (that deadlocks). Keep them unreachable.
     global _readers_pid
-    _inherited.extend(_readers.values())
+    _inherited.extend(reader for _, reader in _readers.values())
     _readers.clear()
     _readers_pid = os.getpid()
 
@@ -157,25 +159,37 @@ def _drop_inherited_readers() -> None:
 os.register_at_fork(after_in_child=_drop_inherited_readers)
 
 
+def _identity(path: str | Path) -> tuple[int, ...]:
+    """What tells two files at one path apart: replaced (new inode) or rewritten in place (size, mtime)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing video file {path}") from None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def get_reader(path: str | Path) -> VideoReader:
-    """The process-wide open reader for `path` (opened on first use, LRU-closed beyond _MAX_OPEN)."""
+    """The process-wide open reader of the file now at `path` (opened on first use, LRU-closed beyond _MAX_OPEN)."""
     if os.getpid() != _readers_pid:  # also covers start methods that copy module state without fork hooks
         _drop_inherited_readers()
-    key = str(path)
-    reader = _readers.get(key)
-    if reader is None:
-        reader = VideoReader(path)
-        _readers[key] = reader
-        if len(_readers) > _MAX_OPEN:
-            _readers.popitem(last=False)[1].close()
-    else:
+    key, identity = str(path), _identity(path)
+    cached = _readers.get(key)
+    if cached is not None and cached[0] == identity:
         _readers.move_to_end(key)
+        return cached[1]
+    if cached is not None:  # another file now lives at this path: the open handle still reads the old one
+        del _readers[key]
+        cached[1].close()
+    reader = VideoReader(path)
+    _readers[key] = (identity, reader)
+    if len(_readers) > _MAX_OPEN:
+        _readers.popitem(last=False)[1][1].close()
     return reader
 
 
 def close_readers() -> None:
     """Close every reader this process holds (e.g. before rewriting a file it has open)."""
-    for reader in _readers.values():
+    for _, reader in _readers.values():
         reader.close()
     _readers.clear()
 

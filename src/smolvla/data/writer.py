@@ -43,11 +43,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from smolvla.data.commit import Transaction, recover
 from smolvla.data.encode import VideoEncoding, concat_videos, encode_video, probe_video_info, video_payload_bytes
-from smolvla.data.meta import DEFAULT_FEATURES, load_meta, read_json
+from smolvla.data.lock import DatasetLock
+from smolvla.data.meta import (
+    DEFAULT_FEATURES,
+    DatasetFormatError,
+    load_meta,
+    read_json,
+    read_parquet,
+    read_parquet_metadata,
+    validate_info,
+)
 from smolvla.data.stats import aggregate_stats, compute_episode_stats, stats_to_json
 from smolvla.data.tables import (
     episode_row,
@@ -100,6 +108,14 @@ def _validate_features(features: dict) -> dict:
 
 def _next_file(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
     return (chunk + 1, 0) if file + 1 >= chunks_size else (chunk, file + 1)
+
+
+def _check_layout(info: dict, path: Path) -> None:
+    """The writer appends at DATA_PATH / VIDEO_PATH: refuse a dataset whose info.json reads its files elsewhere."""
+    has_video = any(f["dtype"] == "video" for f in info["features"].values())
+    for key, ours in (("data_path", DATA_PATH), ("video_path", VIDEO_PATH if has_video else None)):
+        if ours is not None and info.get(key) != ours:
+            raise DatasetFormatError(f"{path}: {key} is {info.get(key)!r}; appending needs the v3.0 layout {ours!r}")
 
 
 def _write_json_atomic(path: Path, obj) -> None:
@@ -162,12 +178,17 @@ def _route(updates: dict[str, _Update], root: Path, rel: str, at: _Cursor, part)
 
 
 class DatasetWriter:
-    """Appends episodes to a v3.0 dataset; build with `create(...)` or `resume(root)`."""
+    """Appends episodes to a v3.0 dataset; build with `create(...)` or `resume(root)`.
 
-    def __init__(self, root: Path, video: VideoEncoding):
+    A writer holds the dataset's lock (lock.py) until `close()` (or `with DatasetWriter.resume(root) as w:`, or
+    the end of its process): a second writer on the same dataset fails at once with DatasetLockedError.
+    """
+
+    def __init__(self, root: Path, video: VideoEncoding, lock: DatasetLock, info: dict):
         self.root = Path(root)
         self.video = video
-        self.info: dict = read_json(self.root / "meta" / "info.json")
+        self._lock = lock
+        self.info = info
         self.features: dict = self.info["features"]
         self.video_keys = [k for k, f in self.features.items() if f["dtype"] == "video"]
         self.image_keys = [k for k, f in self.features.items() if f["dtype"] == "image"]  # PNG inside the parquet
@@ -182,20 +203,41 @@ class DatasetWriter:
             self.stats = meta.stats
             self._read_cursors()
 
+    def close(self) -> None:
+        """Release the dataset (every saved batch is already committed; the writer cannot save after this)."""
+        self._lock.release()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _read_cursors(self) -> None:
         """The current files and their payloads, from the last episodes-metadata row and the files' contents."""
         meta_path = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))[-1]
-        rows = pq.read_table(meta_path).to_pylist()
+        rows = read_parquet(meta_path).to_pylist()
         last, meta_size = rows[-1], sum(episode_row_table(row).nbytes for row in rows)
+        ints = ["meta/episodes/chunk_index", "meta/episodes/file_index", "data/chunk_index", "data/file_index"]
+        ints += [f"videos/{k}/{c}" for k in self.video_keys for c in ("chunk_index", "file_index")]
+        bad = [c for c in ints if not isinstance(last.get(c), int) or last[c] < 0]
+        bad += [c for k in self.video_keys if not isinstance(last.get(c := f"videos/{k}/to_timestamp"), float | int)]
+        if bad:
+            raise DatasetFormatError(
+                f"{meta_path}: last row (episode {last.get('episode_index')}): columns {bad} are missing or not "
+                "non-negative integers (timestamps: numbers)"
+            )
         self._meta = _Cursor(last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], len(rows), meta_size)
         chunk, file = last["data/chunk_index"], last["data/file_index"]
-        data_md = pq.read_metadata(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file))
+        data_md = read_parquet_metadata(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file))
         self._data = _Cursor(chunk, file, data_md.num_rows, payload_bytes(data_md))
         for key in self.video_keys:
             chunk, file = last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"]
             path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
             frames = int(round(last[f"videos/{key}/to_timestamp"] * self.info["fps"]))
-            self._videos[key] = _Cursor(chunk, file, frames, video_payload_bytes(path))
+            if not path.is_file():
+                raise FileNotFoundError(f"missing dataset file {path} (the current file of camera {key!r})")
+            self._videos[key] = _Cursor(chunk, file, frames, video_payload_bytes(path, frames))
 
     @classmethod
     def create(
@@ -211,11 +253,17 @@ class DatasetWriter:
     ) -> DatasetWriter:
         """Start a new, empty dataset at `root` (refused if one exists there)."""
         root = Path(root)
-        if (root / "meta" / "info.json").exists():
-            raise FileExistsError(f"{root} already holds a dataset; use DatasetWriter.resume({str(root)!r})")
         if not isinstance(fps, int) or fps <= 0:
             raise ValueError(f"fps must be a positive int, got {fps!r}")
         feats = _validate_features(features)
+        exists = FileExistsError(f"{root} already holds a dataset; use DatasetWriter.resume({str(root)!r})")
+        if (root / "meta" / "info.json").exists():
+            raise exists
+        root.mkdir(parents=True, exist_ok=True)
+        lock = DatasetLock(root)
+        if (root / "meta" / "info.json").exists():  # created by a writer that held the lock until just now
+            lock.release()
+            raise exists
         info = {
             "codebase_version": "v3.0",
             "fps": fps,
@@ -233,17 +281,31 @@ class DatasetWriter:
         }
         (root / "meta").mkdir(parents=True, exist_ok=True)
         _write_json_atomic(root / "meta" / "info.json", info)
-        return cls(root, video or VideoEncoding())
+        return cls(root, video or VideoEncoding(), lock, info)
 
     @classmethod
     def resume(cls, root: str | Path, video: VideoEncoding | None = None) -> DatasetWriter:
-        """Reopen a dataset written by us for appending (completing or discarding an interrupted save)."""
+        """Reopen a v3.0 dataset for appending (completing or discarding an interrupted save first).
+
+        Damaged metadata or files raise errors naming the file (DatasetFormatError, a ValueError); a dataset
+        another writer holds raises DatasetLockedError before anything is touched.
+        """
         root = Path(root)
-        recover(root)
-        info = read_json(root / "meta" / "info.json")
-        if info.get("codebase_version") != "v3.0":
-            raise ValueError(f"{root}: can only append to v3.0 datasets, got {info.get('codebase_version')!r}")
-        return cls(root, video or VideoEncoding())
+        if not root.is_dir():
+            raise FileNotFoundError(f"dataset root {root} does not exist")
+        lock = DatasetLock(root)  # before recover(): the staged transaction may be another live writer's
+        try:
+            recover(root)
+            info_path = root / "meta" / "info.json"
+            info = read_json(info_path)
+            validate_info(info, info_path)
+            if info["codebase_version"] != "v3.0":
+                raise ValueError(f"{root}: can only append to v3.0 datasets, got {info['codebase_version']!r}")
+            _check_layout(info, info_path)
+            return cls(root, video or VideoEncoding(), lock, info)
+        except BaseException:
+            lock.release()
+            raise
 
     # -- input checks ----------------------------------------------------------------------------------------
     def _check_frames(self, frames: Mapping[str, np.ndarray]) -> int:
@@ -324,6 +386,8 @@ class DatasetWriter:
         and its position in the batch); if any step fails, nothing of the batch is saved. An empty batch saves
         nothing and returns [].
         """
+        if not self._lock.held:
+            raise RuntimeError(f"{self.root}: this DatasetWriter was closed; reopen it with DatasetWriter.resume(root)")
         items = list(episodes)
         if not items:
             return []
@@ -394,7 +458,7 @@ class DatasetWriter:
         encode_video(p.columns[key], tmp, fps, self.video)
         if "info" not in info["features"][key]:
             info["features"][key]["info"] = probe_video_info(tmp, self.video, fps)
-        new_bytes = video_payload_bytes(tmp)
+        new_bytes = video_payload_bytes(tmp, p.length)
         cur = cur.place(cur.nbytes + new_bytes >= info["video_files_size_in_mb"] * MB, info["chunks_size"])
         rel = VIDEO_PATH.format(video_key=key, chunk_index=cur.chunk, file_index=cur.file)
         _route(updates, self.root, rel, cur, (tmp, p.length))

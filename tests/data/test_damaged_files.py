@@ -1,0 +1,155 @@
+"""Damaged datasets: resuming, appending and `stats` raise one error naming the file and what is wrong, and write
+nothing (a truncated mp4 is never appended to)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from data_helpers import episode_arrays, write_dataset
+
+from smolvla.data import DatasetFormatError, DatasetWriter, LeRobotDataset, VideoEncoding
+from smolvla.data.encode import encode_video
+from smolvla.data.restats import write_dataset_stats
+
+TOP = "videos/observation.images.top/chunk-000/file-000.mp4"
+EPISODES = "meta/episodes/chunk-000/file-000.parquet"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("damaged") / "ds", lengths=(6, 5))
+
+
+@pytest.fixture
+def ds(pristine, tmp_path) -> Path:
+    return Path(shutil.copytree(pristine, tmp_path / "ds"))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _edit_info(root: Path, **changes) -> None:
+    path = root / "meta" / "info.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+def _truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+# -- appending to a damaged mp4 ----------------------------------------------------------------------------------
+def test_truncated_mp4_is_not_appended_to(ds):
+    writer = DatasetWriter.resume(ds)
+    _truncate(ds / TOP, 0.97)  # e.g. a copy cut short after the writer opened the dataset
+    before = _files(ds)
+    with pytest.raises(DatasetFormatError, match=r"file-000.mp4: video frame \d+ is incomplete: the file is truncated"):
+        writer.add_episode(episode_arrays(4, 2), task="t")
+    assert _files(ds) == before and not (ds / ".staging").exists()
+    writer.close()
+    with pytest.raises(DatasetFormatError, match=r"file-000.mp4: video frame \d+ is incomplete"):
+        DatasetWriter.resume(ds)
+
+
+def test_mp4_with_fewer_frames_than_its_metadata_is_refused_on_resume(ds):
+    encode_video(episode_arrays(7, 0)["observation.images.top"], ds / TOP, 30, VideoEncoding())
+    with pytest.raises(
+        DatasetFormatError, match=r"file-000.mp4: holds 7 video frames but the dataset metadata expects 11"
+    ):
+        DatasetWriter.resume(ds)
+
+
+def test_unreadable_mp4_is_refused_on_resume(ds):
+    (ds / TOP).write_bytes(b"not an mp4")
+    with pytest.raises(DatasetFormatError, match=r"file-000.mp4: cannot open video"):
+        DatasetWriter.resume(ds)
+
+
+# -- damaged metadata: one error naming the file ------------------------------------------------------------------
+def _drop_episode_column(root: Path, column: str) -> None:
+    table = pq.read_table(root / EPISODES)
+    pq.write_table(table.drop_columns([column]), root / EPISODES)
+
+
+def _staged_commit(root: Path, text: str) -> None:
+    (root / ".staging" / "x").mkdir(parents=True)
+    (root / ".staging" / "x" / "COMMIT").write_text(text)
+
+
+DAMAGE = {
+    "info-list": (
+        lambda r: (r / "meta/info.json").write_text("[]"),
+        r"meta/info.json: expected a JSON object \(a dataset's info\), got a list",
+    ),
+    "info-features-list": (
+        lambda r: _edit_info(r, features=[]),
+        r"meta/info.json: 'features' must be an object mapping feature names to specs, got \[\]",
+    ),
+    "info-total-str": (
+        lambda r: _edit_info(r, total_episodes="2"),
+        r"meta/info.json: 'total_episodes' must be a non-negative integer, got '2'",
+    ),
+    "info-fps-str": (lambda r: _edit_info(r, fps="30"), r"meta/info.json: 'fps' must be a positive number, got '30'"),
+    "stats-list": (
+        lambda r: (r / "meta/stats.json").write_text("[]"),
+        r"meta/stats.json: expected an object \{feature: \{stat: values\}\}, got \[\]",
+    ),
+    "data-parquet": (
+        lambda r: (r / "data/chunk-000/file-000.parquet").write_bytes(b"PAR1xxxxPAR1"),
+        r"data/chunk-000/file-000.parquet: cannot read parquet \(ArrowInvalid",
+    ),
+    "episodes-column": (
+        lambda r: _drop_episode_column(r, "videos/observation.images.top/to_timestamp"),
+        r"file-000.parquet: last row \(episode 1\): columns \['videos/observation.images.top/to_timestamp'\] are",
+    ),
+    "commit-json": (
+        lambda r: _staged_commit(r, "["),
+        r"\.staging/x/COMMIT: not valid JSON \(Expecting value.*\); cannot complete the interrupted write",
+    ),
+    "commit-ints": (
+        lambda r: _staged_commit(r, "[1, 2]"),
+        r"\.staging/x/COMMIT: expected a JSON list of relative file paths, got \[1, 2\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_resume_names_the_damaged_file(ds, case):
+    damage, match = DAMAGE[case]
+    damage(ds)
+    with pytest.raises(DatasetFormatError, match=match):
+        DatasetWriter.resume(ds)
+
+
+@pytest.mark.parametrize("case", ["info-list", "info-features-list", "stats-list", "data-parquet"])
+def test_stats_and_reader_name_the_damaged_file(ds, case):
+    damage, match = DAMAGE[case]
+    damage(ds)
+    with pytest.raises(DatasetFormatError, match=match):
+        write_dataset_stats(ds)
+    with pytest.raises(DatasetFormatError, match=match):
+        LeRobotDataset(ds)
+
+
+def test_resume_refuses_a_layout_it_would_not_write(ds):
+    _edit_info(ds, data_path="data/{chunk_index}/{file_index}.parquet")
+    (ds / "data/0").mkdir()
+    (ds / "data/chunk-000/file-000.parquet").rename(ds / "data/0/0.parquet")
+    assert len(LeRobotDataset(ds)) == 11  # a valid dataset for readers
+    with pytest.raises(
+        DatasetFormatError, match=r"info.json: data_path is 'data/\{chunk_index\}/\{file_index\}.parquet'"
+    ):
+        DatasetWriter.resume(ds)
+
+
+def test_episode_index_columns_must_be_integers(ds):
+    table = pq.read_table(ds / EPISODES)
+    i = table.column_names.index("data/file_index")
+    pq.write_table(table.set_column(i, "data/file_index", table.column(i).cast("float64")), ds / EPISODES)
+    with pytest.raises(DatasetFormatError, match=r"meta/episodes: columns \['data/file_index \(float64\)'\] must hold"):
+        LeRobotDataset(ds)
