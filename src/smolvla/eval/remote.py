@@ -81,7 +81,11 @@ class RemoteDriver:
         """Nothing to forget between episodes: each `play` starts a fresh client episode."""
 
     def play(self, env: SimEnv, seed: int, max_steps: int | None, video_path: Path | None) -> EpisodeResult:
-        """One episode of `env` from `seed` driven by the robot client; timing goes into `result.timing`."""
+        """One episode of `env` from `seed` driven by the robot client; timing goes into `result.timing`.
+
+        Raises `smolvla.serve.client.ServerRefused` (with the server's reason) when the server cannot serve
+        the env: a refused handshake (e.g. a task its policy cannot tokenise) or an episode answered only
+        with errors. Errors short of that are counted in `timing` ("errors", "error_codes", "last_error")."""
         return self._loop.run_until_complete(self._play(env, seed, max_steps, video_path))
 
     async def _client_for(self, env: SimEnv, max_steps: int | None, record: bool) -> tuple[SimRobot, Any]:
@@ -127,6 +131,9 @@ class RemoteDriver:
             "chunks": stats.chunks,
             "skipped": stats.skipped,
             "errors": stats.errors,
+            "error_codes": dict(stats.error_codes),  # e.g. {"non_finite_action": 2}
+            "last_error": stats.last_error,
+            "clipped_actions": stats.clipped_actions,
             "over_budget": stats.over_budget,
             "median_round_trip_s": lat.get("median_s", float("nan")),
         }

@@ -31,7 +31,25 @@ def build_report(
     }
     if group_of is not None:
         report["per_group_success_rate"] = by_group(results, group_of)
+    errors = engine_errors(results)
+    if errors["total"]:
+        report["engine_errors"] = errors
     return report
+
+
+def engine_errors(results: Sequence[EpisodeResult]) -> dict:
+    """Errors the async engine met (server error replies, refused chunks), summed over the episodes, so a
+    score that the errors explain does not look like the policy's: {"total", "episodes", "by_code", "last"}."""
+    by_code: dict[str, int] = {}
+    total, episodes, last = 0, 0, ""
+    for r in results:
+        count = int(r.timing.get("errors", 0))
+        total += count
+        episodes += count > 0
+        for code, n in r.timing.get("error_codes", {}).items():
+            by_code[code] = by_code.get(code, 0) + n
+        last = r.timing.get("last_error") or last
+    return {"total": total, "episodes": episodes, "by_code": by_code, "last": last}
 
 
 def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:

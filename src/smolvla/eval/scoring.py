@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,8 @@ class EpisodeResult:
     """One evaluated episode. steps: env steps taken; seconds: wall time of the episode.
 
     timing: engine figures of episodes played through the async engine (chunks received, hold steps,
-    median round trip in seconds, ...); empty for in-process agents.
+    median round trip in seconds, error counts by code and the last error text, ...); empty for
+    in-process agents.
     """
 
     env_name: str
@@ -29,7 +31,7 @@ class EpisodeResult:
     seconds: float
     stage_scores: dict[str, float] = field(default_factory=dict)
     video: str | None = None
-    timing: dict[str, float] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def score(self) -> float:

@@ -90,8 +90,10 @@ class ClientConfig:
             raise ValueError(f"max_consecutive_errors must be >= 1, got {self.max_consecutive_errors}")
 
 
-class ServerRefused(RuntimeError):
-    """The server cannot serve this client as it is (`code` says why); retrying the same request cannot help."""
+class ServerRefused(ConnectionError):
+    """The server cannot serve this client as it is (`code` says why); retrying the same request cannot help.
+
+    A ConnectionError, so command-line tools report it as the one-line reason it is, not as a crash."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
