@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "smolvla"
 # Higher number = higher layer; a module may import only from layers strictly below it (or its own package).
 LAYER = {
     "types": 0,
+    "configio": 0,
     "model": 1,
     "data": 1,
     "policy": 2,

@@ -11,6 +11,9 @@ transformers = pytest.importorskip("transformers")
 from transformers.models.llama import modeling_llama  # noqa: E402
 
 DEC = get_config("tiny").decoder
+# SmolLM2's RoPE base: any base tests the parity with Llama's rotary embedding (SmolVLA itself uses
+# `ModelConfig.rope_wavelength`).
+ROPE_THETA = 100_000.0
 
 
 def _llama_config(num_layers: int = DEC.layers):
@@ -22,7 +25,7 @@ def _llama_config(num_layers: int = DEC.layers):
         num_key_value_heads=DEC.kv_heads,
         head_dim=DEC.head_dim,
         rms_norm_eps=DEC.rms_norm_eps,
-        rope_theta=DEC.rope_theta,
+        rope_theta=ROPE_THETA,
         vocab_size=DEC.vocab_size,
     )
     cfg._attn_implementation = "eager"
@@ -49,7 +52,7 @@ def test_rms_norm_matches_llama() -> None:
 def test_rope_matches_llama_rotary() -> None:
     pos = _positions(2, 9)
     x = torch.randn(2, DEC.heads, 9, DEC.head_dim)
-    cos, sin = rope_angles(pos, DEC.head_dim, DEC.rope_theta)
+    cos, sin = rope_angles(pos, DEC.head_dim, ROPE_THETA)
     ours = apply_rope(x, cos, sin)
     hf_cos, hf_sin = modeling_llama.LlamaRotaryEmbedding(_llama_config())(x, pos)
     theirs, _ = modeling_llama.apply_rotary_pos_emb(x, x, hf_cos, hf_sin)
@@ -74,7 +77,7 @@ def test_decoder_layer_matches_llama_with_prefix_lm_mask() -> None:
     new_block = torch.zeros(b, t, dtype=torch.bool)
     new_block[:, 5:] = True
     mask = additive_mask(block_mask(valid, new_block), torch.float32)
-    cos, sin = rope_angles(pos, DEC.head_dim, DEC.rope_theta)
+    cos, sin = rope_angles(pos, DEC.head_dim, ROPE_THETA)
     out, _, _ = ours(x, cos, sin, mask)
     hf_pe = modeling_llama.LlamaRotaryEmbedding(llama_cfg)(x, pos)
     with torch.no_grad():
@@ -93,7 +96,7 @@ def test_text_model_matches_llama_model() -> None:
     causal = additive_mask(
         block_mask(torch.ones(b, t, dtype=torch.bool), torch.ones(b, t, dtype=torch.bool)), torch.float32
     )
-    cos, sin = rope_angles(pos, DEC.head_dim, DEC.rope_theta)
+    cos, sin = rope_angles(pos, DEC.head_dim, ROPE_THETA)
     with torch.no_grad():
         out = ours(ours.embed_tokens(ids), cos, sin, causal)
         ref = theirs(input_ids=ids, position_ids=pos).last_hidden_state
@@ -105,7 +108,7 @@ def test_kv_cache_matches_full_layers() -> None:
     model = TextModel(DEC).eval()
     b, t = 2, 5
     x = torch.randn(b, t, DEC.hidden)
-    cos, sin = rope_angles(torch.arange(t).repeat(b, 1), DEC.head_dim, DEC.rope_theta)
+    cos, sin = rope_angles(torch.arange(t).repeat(b, 1), DEC.head_dim, ROPE_THETA)
     with torch.no_grad():
         cache = model.kv_cache(x, cos, sin, None)
         h = x

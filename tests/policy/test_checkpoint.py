@@ -108,13 +108,17 @@ def test_policy_without_tokenizer_round_trips(tmp_path: Path) -> None:
     assert SmolVLAPolicy.from_pretrained(tmp_path / "p").tokenizer is None
 
 
-def test_uninitialised_allocation_path_loads_identically(saved, monkeypatch) -> None:
-    """Large models are allocated on the meta device then filled; force that path on the tiny model."""
-    import smolvla.policy.checkpoint as ckpt
-
+def test_loading_runs_no_initialiser_and_loads_identically(saved, monkeypatch) -> None:
+    """The model is allocated without drawing random initial weights (seconds at full size), then filled."""
     policy, path = saved
-    monkeypatch.setattr(ckpt, "META_MIN_PARAMS", 0)
+
+    def initialiser_ran(*args, **kwargs):
+        raise AssertionError("a random initialiser ran while loading")
+
+    for name in ("normal_", "uniform_"):
+        monkeypatch.setattr(torch.Tensor, name, initialiser_ran)
     loaded = SmolVLAPolicy.from_pretrained(path)
+    monkeypatch.undo()
     batch = make_fake_batch(policy.config)
     noise = torch.randn(2, 10, 32, generator=torch.Generator().manual_seed(0))
     assert torch.equal(loaded.predict_action_chunk(batch, noise), policy.predict_action_chunk(batch, noise))

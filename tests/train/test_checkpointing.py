@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +122,7 @@ def test_failed_write_leaves_no_checkpoint(tmp_path) -> None:
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(tmp_path / "checkpoints", 1, broken, opt, sched, prog, "{}", None)
     assert list_checkpoints(tmp_path / "checkpoints") == []
+    assert list((tmp_path / "checkpoints").iterdir()) == []  # the staging dir went with the error
     with pytest.raises(FileNotFoundError, match=r"cannot resume: no 'last' checkpoint pointer"):
         last_checkpoint(tmp_path / "checkpoints")
 
@@ -128,3 +133,45 @@ def test_incomplete_training_state_is_named(tmp_path) -> None:
     (ckpt / "training_state" / "rng_state.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"incomplete: missing \['rng_state.json'\]"):
         load_training_state(ckpt / "training_state", opt, sched)
+
+
+def test_layout_docstring_names_directories_as_the_code_does(tmp_path) -> None:
+    import smolvla.train.checkpointing as checkpointing
+
+    net, opt, sched = _toy()
+    name = _save(tmp_path, net, opt, sched, step=200).name
+    assert f"\n    {name}/\n" in checkpointing.__doc__ and f"last -> {name} " in checkpointing.__doc__
+
+
+# Run in a child process that re-saves step 5 and dies between moving the old copy aside and renaming the
+# new one into place: `checkpoints/00000005` is missing and `last` dangles until the next resume.
+KILLED_WHILE_REPLACING = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+import test_checkpointing as t
+
+real_replace = os.replace
+
+def replace(src, dst):
+    if Path(dst).name == "00000005":
+        os._exit(9)
+    real_replace(src, dst)
+
+net, opt, sched = t._toy(seed=1)
+os.replace = replace
+t._save(Path(sys.argv[1]), net, opt, sched, step=5)
+"""
+
+
+def test_kill_while_replacing_a_checkpoint_is_undone_on_resume(tmp_path) -> None:
+    net, opt, sched = _toy()
+    ckpt = _save(tmp_path, net, opt, sched, step=5)
+    weights = (ckpt / "pretrained_model" / "model.safetensors").read_bytes()
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-c", KILLED_WHILE_REPLACING, str(tmp_path), str(Path(__file__).parent)]
+    assert subprocess.run(args, env=env, timeout=300).returncode == 9
+    assert not ckpt.exists()
+    assert last_checkpoint(tmp_path / "checkpoints") == ckpt.resolve()  # the previous copy is put back
+    assert (ckpt / "pretrained_model" / "model.safetensors").read_bytes() == weights
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["00000005", "last"]

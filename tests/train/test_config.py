@@ -96,3 +96,63 @@ def test_tokenizer_and_budget_rules() -> None:
         InitConfig(kind="checkpoint", path="/ckpt", tokenizer="byte")
     with pytest.raises(ValueError, match=r"max_task_tokens must be >= 1 or None, got 0"):
         InitConfig(max_task_tokens=0)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        # Literal modes are checked when the config is made, before any data or weights are touched.
+        (
+            {"backend": "accelerat"},
+            r"^TrainConfig.backend: expected one of \['single', 'accelerate'\], got 'accelerat' \(str\); "
+            r"did you mean 'accelerate'\?$",
+        ),
+        ({"mixed_precision": "fp16"}, r"^TrainConfig.mixed_precision: expected one of \['no', 'bf16'\], got 'fp16'"),
+        ({"freeze": "expert-only"}, r"TrainConfig.freeze: expected one of .*got 'expert-only'.*'expert_only'\?$"),
+        ({"steps": "10"}, r"^TrainConfig.steps: expected int, got '10' \(str\)$"),
+        ({"eval_every": 2.5}, r"^TrainConfig.eval_every: expected int or null, got 2.5 \(float\)$"),
+        ({"init": "scratch"}, r"^TrainConfig.init: expected InitConfig, got 'scratch' \(str\)$"),
+    ],
+)
+def test_bad_values_are_refused_when_the_config_is_made(kw: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)
+    with pytest.raises(ValueError, match=match):
+        get_train_config("tiny_cpu", **kw)
+
+
+def test_nested_values_are_checked_too() -> None:
+    with pytest.raises(ValueError, match=r"^InitConfig.kind: expected one of .*got 'lerobt'.*'lerobot'\?$"):
+        InitConfig(kind="lerobt", path="/x")
+    with pytest.raises(ValueError, match=r"^DatasetSpec.weight: expected float, got '2' \(str\)$"):
+        DatasetSpec("/a", "2")
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"backend": "accelerat"}, r"^t.json: backend: expected one of \['single', 'accelerate'\], got 'accelerat'"),
+        ({"optimizer": {"betas": [0.9]}}, r"^t.json: optimizer.betas: expected 2 items, got 1: \[0.9\] \(list\)$"),
+        ({"optimizer": {"lr": "1e-4"}}, r"^t.json: optimizer.lr: expected float, got '1e-4' \(str\)$"),
+        (
+            {"data": {"datasets": [{"weight": 2}]}},
+            r"^t.json: missing DatasetSpec keys \['root'\] in 'data.datasets\[0\]'$",
+        ),
+        ({"data": {"datasets": [{"root": 3}]}}, r"^t.json: data.datasets\[0\].root: expected str, got 3 \(int\)$"),
+        ({"init": {"kind": "scratch", "pth": "/x"}}, r"unknown InitConfig keys \['pth'\] in 'init' \(did you mean"),
+        ({"keep_last_n": None, "resume": "yes"}, r"^t.json: resume: expected bool, got 'yes' \(str\)$"),
+    ],
+)
+def test_from_dict_errors_name_the_key_path(data: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict(data, source="t.json")
+
+
+def test_from_json_names_the_file(tmp_path) -> None:
+    path = tmp_path / "train_config.json"
+    path.write_text('{"freeze": "vision-frozen"}')
+    with pytest.raises(ValueError, match=r"train_config.json: freeze: expected one of .*did you mean 'vision_frozen'"):
+        TrainConfig.from_json(path)
+    path.write_text("{")
+    with pytest.raises(ValueError, match=r"cannot parse JSON .*train_config.json"):
+        TrainConfig.from_json(path)

@@ -2,7 +2,9 @@
 
 Optimiser, schedule, robot and camera settings live elsewhere (training config, policy config).
 `get_config("smolvla_base")` is the full 450M model of the paper; `get_config("tiny")` is the same
-code at a size every CPU test can afford.
+code at a size every CPU test can afford. Each class checks its field types (`configio.check_fields`)
+and its values in `__post_init__`; read from a file, every field must be present (an architecture has
+no safe default).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from smolvla import configio
 
 
 def _check_positive(owner: str, **values: int | float) -> None:
+    # Also keeps zeros out of the divisions below (`heads % kv_heads`, `image_size % patch_size`, ...).
     for name, value in values.items():
         if value <= 0:
             raise ValueError(f"{owner}.{name} must be > 0, got {value}")
@@ -31,8 +36,19 @@ class VisionConfig:
     patch_size: int = 16
     layer_norm_eps: float = 1e-6
 
+    REQUIRED_KEYS: ClassVar[str] = configio.ALL_FIELDS
+
     def __post_init__(self) -> None:
-        _check_positive("VisionConfig", hidden=self.hidden, layers=self.layers, heads=self.heads, mlp=self.mlp)
+        configio.check_fields(self)
+        _check_positive(
+            "VisionConfig",
+            hidden=self.hidden,
+            layers=self.layers,
+            heads=self.heads,
+            mlp=self.mlp,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+        )
         if self.hidden % self.heads:
             raise ValueError(f"VisionConfig.hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         if self.image_size % self.patch_size:
@@ -55,10 +71,21 @@ class ConnectorConfig:
 
     scale_factor: int = 4
 
+    REQUIRED_KEYS: ClassVar[str] = configio.ALL_FIELDS
+
+    def __post_init__(self) -> None:
+        configio.check_fields(self)
+        _check_positive("ConnectorConfig", scale_factor=self.scale_factor)
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """SmolLM2 (Llama) text decoder, of which the first `layers` of `total_layers` are kept."""
+    """SmolLM2 (Llama) text decoder, of which the first `layers` of `total_layers` are kept.
+
+    There is no RoPE base here: SmolVLA runs the decoder only in its joint VLM+expert layers, whose RoPE
+    wavelength is `ModelConfig.rope_wavelength` (LeRobot's 10,000), not the backbone's `rope_theta`
+    (100,000 for SmolLM2). Configs written before that field was dropped still read (`RETIRED_KEYS`).
+    """
 
     hidden: int = 960
     layers: int = 16
@@ -68,11 +95,24 @@ class DecoderConfig:
     head_dim: int = 64
     mlp: int = 2560
     rms_norm_eps: float = 1e-5
-    rope_theta: float = 100_000.0
     vocab_size: int = 49_280
 
+    REQUIRED_KEYS: ClassVar[str] = configio.ALL_FIELDS
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("rope_theta",)
+
     def __post_init__(self) -> None:
-        _check_positive("DecoderConfig", hidden=self.hidden, layers=self.layers, heads=self.heads, mlp=self.mlp)
+        configio.check_fields(self)
+        _check_positive(
+            "DecoderConfig",
+            hidden=self.hidden,
+            layers=self.layers,
+            total_layers=self.total_layers,
+            heads=self.heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            mlp=self.mlp,
+            vocab_size=self.vocab_size,
+        )
         if self.layers > self.total_layers:
             raise ValueError(f"DecoderConfig.layers ({self.layers}) exceeds total_layers ({self.total_layers})")
         if self.heads % self.kv_heads:
@@ -92,8 +132,11 @@ class ExpertConfig:
     self_attn_every_n_layers: int = 2
     mlp_multiple_of: int = 256
 
+    REQUIRED_KEYS: ClassVar[str] = configio.ALL_FIELDS
+
     def __post_init__(self) -> None:
-        _check_positive("ExpertConfig", width_factor=self.width_factor)
+        configio.check_fields(self)
+        _check_positive("ExpertConfig", width_factor=self.width_factor, mlp_multiple_of=self.mlp_multiple_of)
         if self.self_attn_every_n_layers < 1:
             raise ValueError(f"ExpertConfig.self_attn_every_n_layers must be >= 1, got {self.self_attn_every_n_layers}")
 
@@ -120,7 +163,10 @@ class ModelConfig:
     rope_wavelength: float = 10_000.0
     attention: Literal["sdpa", "eager"] = "sdpa"
 
+    REQUIRED_KEYS: ClassVar[str] = configio.ALL_FIELDS
+
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         _check_positive(
             "ModelConfig",
             max_state_dim=self.max_state_dim,
@@ -135,8 +181,6 @@ class ModelConfig:
                 f"patches per side ({self.vision.patches_per_side}) must be divisible by the connector "
                 f"scale_factor ({self.connector.scale_factor})"
             )
-        if self.attention not in ("sdpa", "eager"):
-            raise ValueError(f"ModelConfig.attention must be 'sdpa' or 'eager', got {self.attention!r}")
         width = self.decoder.hidden * self.expert.width_factor
         if width != int(width):
             raise ValueError(
@@ -173,29 +217,12 @@ class ModelConfig:
         return layer % self.expert.self_attn_every_n_layers == 0
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
+        return configio.to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Inverse of `to_dict`; unknown keys are an error (a typo must not silently fall back to a default)."""
-        sub = {"vision": VisionConfig, "connector": ConnectorConfig, "decoder": DecoderConfig, "expert": ExpertConfig}
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig keys {unknown}; expected a subset of {sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in d.items():
-            if key in sub:
-                sub_cls = sub[key]
-                bad = sorted(set(value) - set(sub_cls.__dataclass_fields__))
-                if bad:
-                    raise ValueError(f"unknown {sub_cls.__name__} keys {bad}")
-                kwargs[key] = sub_cls(**value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
+    def from_dict(cls, d: Any, *, source: str | None = None) -> ModelConfig:
+        """Inverse of `to_dict`; unknown or missing keys and wrong types are errors (`configio.from_dict`)."""
+        return configio.from_dict(cls, d, source=source)
 
 
 def _tiny() -> ModelConfig:

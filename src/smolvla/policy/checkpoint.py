@@ -6,8 +6,10 @@
     <dir>/tokenizer.json       the task tokenizer (absent when the policy has none)
 
 Writes are atomic: files go into a temporary sibling directory which is then renamed into place, so a
-crash never leaves a half-written checkpoint under the final name. Loading is strict (names, shapes,
-stats keys) and reads safetensors and JSON only.
+crash never leaves a half-written checkpoint under the final name. Loading is strict and reads
+safetensors and JSON only: the config is type-checked with every architecture field required
+(`configio`), the weights' names and shapes are checked against the safetensors header before the model
+is allocated, and NaN/inf weights are refused.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from smolvla.policy.keymaps import read_safetensors, strict_load
 from smolvla.policy.normalize import NormStats
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.tokenizer import TaskTokenizer
+from smolvla.policy.weight_checks import check_finite, check_shapes, model_skeleton, tensor_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +39,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "stats.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
-# Decoder size (rough parameter count) above which loaders allocate the model without initialising it.
-META_MIN_PARAMS = 10_000_000
 
 
 def save_policy(policy: SmolVLAPolicy, path: str | Path) -> Path:
@@ -74,11 +75,14 @@ def _replace_dir(src: Path, dst: Path) -> None:
 def load_policy(
     path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> SmolVLAPolicy:
-    """Load a directory written by `save_policy`. Raises on missing files, bad keys or shapes."""
+    """Load a directory written by `save_policy`. Raises on missing files, a bad config, bad keys or shapes
+    (checked before the model is allocated) and non-finite weights."""
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"checkpoint directory not found: {path}")
     config = load_policy_config(path)
+    weights_file = path / WEIGHTS_FILE
+    check_shapes(config.model, tensor_shapes(weights_file), str(weights_file))
     stats = NormStats.from_flat(
         read_safetensors(path / STATS_FILE), config.feature_dims(), config.norm_modes(), source=str(path / STATS_FILE)
     )
@@ -86,29 +90,27 @@ def load_policy(
     tokenizer = None
     if tok_path.is_file():
         tokenizer = TaskTokenizer.from_file(tok_path, config.max_lang_tokens, truncate=config.truncate_task)
+    weights = read_safetensors(weights_file)
+    check_finite(weights, str(weights_file))
     policy = SmolVLAPolicy(config, stats, tokenizer, model=uninitialised_model(config.model))
-    strict_load(policy.model, read_safetensors(path / WEIGHTS_FILE), str(path / WEIGHTS_FILE))
+    strict_load(policy.model, weights, str(weights_file))
     return policy.to(device=device, dtype=dtype)
 
 
 def load_policy_config(path: str | Path) -> PolicyConfig:
-    """Only the config of a directory written by `save_policy` (no weights read)."""
-    return PolicyConfig.from_dict(read_json(Path(path) / CONFIG_FILE))
+    """Only the config of a directory written by `save_policy` (no weights read); errors name the file."""
+    config_file = Path(path) / CONFIG_FILE
+    return PolicyConfig.from_dict(read_json(config_file), source=str(config_file))
 
 
 def uninitialised_model(cfg: ModelConfig) -> SmolVLAModel:
     """A model whose parameters are allocated but not initialised, for loaders that overwrite every one.
 
-    Skips the default initialisers (seconds at full size). `strict_load` then fills every state-dict
-    entry; a model with buffers outside the state dict is built normally, as those would stay garbage.
-    Small models are built normally too: the meta-device context costs a one-off ~2.5 s import of
-    torch._dynamo, more than initialising a model of a few million parameters.
+    Skips the default initialisers (seconds at full size): the skeleton is moved to uninitialised CPU
+    memory. `strict_load` then fills every state-dict entry; a model with buffers is built normally, as
+    buffers outside the state dict would stay garbage.
     """
-    d = cfg.decoder
-    if d.layers * (4 * d.hidden**2 + 3 * d.hidden * d.mlp) < META_MIN_PARAMS:
-        return SmolVLAModel(cfg)
-    with torch.device("meta"):
-        model = SmolVLAModel(cfg)
+    model = model_skeleton(cfg)
     if any(True for _ in model.buffers()):
         return SmolVLAModel(cfg)
     return model.to_empty(device="cpu")

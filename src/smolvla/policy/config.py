@@ -2,22 +2,23 @@
 
 `PolicyConfig` wraps the architecture (`ModelConfig`) with the robot-facing facts: camera keys, state and
 action sizes, how many actions of a chunk are executed, and the normalisation mode of each feature. It is
-frozen and round-trips through JSON (`to_json` / `from_json`), which is how checkpoints store it.
+frozen and round-trips through JSON (`to_json` / `from_json`, via `configio`), which is how checkpoints
+store it; read from a file, the fields that fix the model and the robot interface must be present.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from smolvla import configio
 from smolvla.model.config import ModelConfig
 from smolvla.types import ACTION, OBS_IMAGES_PREFIX, OBS_STATE
 
 # "mean_std": (x - mean) / (std + eps); "identity": passed through unchanged. Images are always identity
 # (they are scaled to [-1, 1] by the image transforms instead), as in LeRobot's SmolVLA.
 NormMode = Literal["mean_std", "identity"]
-NORM_MODES: tuple[str, ...] = ("mean_std", "identity")
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,11 @@ class PolicyConfig:
     action_norm: NormMode = "mean_std"
     norm_eps: float = 1e-8
 
+    # A default for these would silently describe another policy (the full-size model, six joints).
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = ("model", "camera_keys", "state_dim", "action_dim")
+
     def __post_init__(self) -> None:
-        # Accept lists (e.g. from JSON) but store a tuple so the dataclass stays hashable and immutable.
-        object.__setattr__(self, "camera_keys", tuple(self.camera_keys))
+        configio.check_fields(self)  # also stores camera_keys given as a list as a tuple (hashable)
         for key in self.camera_keys:
             if not key.startswith(OBS_IMAGES_PREFIX) or key == OBS_IMAGES_PREFIX:
                 raise ValueError(f"camera key {key!r} must look like '{OBS_IMAGES_PREFIX}<name>'")
@@ -66,9 +69,6 @@ class PolicyConfig:
             raise ValueError(
                 f"n_action_steps must be in [1, chunk_size={self.model.chunk_size}], got {self.n_action_steps}"
             )
-        for name in ("state_norm", "action_norm"):
-            if getattr(self, name) not in NORM_MODES:
-                raise ValueError(f"{name} must be one of {NORM_MODES}, got {getattr(self, name)!r}")
         if not self.norm_eps >= 0:
             raise ValueError(f"norm_eps must be >= 0, got {self.norm_eps}")
 
@@ -98,34 +98,16 @@ class PolicyConfig:
         return {OBS_STATE: self.state_norm, ACTION: self.action_norm}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.to_dict(),
-            "camera_keys": list(self.camera_keys),
-            "empty_cameras": self.empty_cameras,
-            "state_dim": self.state_dim,
-            "action_dim": self.action_dim,
-            "n_action_steps": self.n_action_steps,
-            "truncate_task": self.truncate_task,
-            "state_norm": self.state_norm,
-            "action_norm": self.action_norm,
-            "norm_eps": self.norm_eps,
-        }
+        return configio.to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PolicyConfig:
-        """Inverse of `to_dict`; unknown keys are an error rather than silently ignored."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown PolicyConfig keys {unknown}; expected a subset of {sorted(known)}")
-        kwargs = dict(d)
-        if "model" in kwargs:
-            kwargs["model"] = ModelConfig.from_dict(kwargs["model"])
-        return cls(**kwargs)
+    def from_dict(cls, d: Any, *, source: str | None = None) -> PolicyConfig:
+        """Inverse of `to_dict`; unknown or missing keys and wrong types are errors (`configio.from_dict`)."""
+        return configio.from_dict(cls, d, source=source)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> PolicyConfig:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, *, source: str | None = None) -> PolicyConfig:
+        return cls.from_dict(json.loads(text), source=source)

@@ -64,8 +64,8 @@ def model_config_from_hf(hf: dict[str, Any], num_vlm_layers: int, base: ModelCon
             f"unsupported activations: vision {v.get('hidden_act')!r} (want gelu_pytorch_tanh), "
             f"text {t.get('hidden_act')!r} (want silu)"
         )
+    # The backbone's rope_theta is not kept: SmolVLA's joint layers use `ModelConfig.rope_wavelength`.
     rope = t.get("rope_parameters") or {}
-    rope_theta = rope.get("rope_theta", t.get("rope_theta", 10_000.0))
     if rope.get("rope_type", "default") != "default" or t.get("rope_scaling"):
         raise ValueError(f"unsupported RoPE scaling in backbone config: {rope or t.get('rope_scaling')}")
     heads = t["num_attention_heads"]
@@ -78,7 +78,6 @@ def model_config_from_hf(hf: dict[str, Any], num_vlm_layers: int, base: ModelCon
         head_dim=t.get("head_dim") or t["hidden_size"] // heads,
         mlp=t["intermediate_size"],
         rms_norm_eps=t.get("rms_norm_eps", 1e-6),
-        rope_theta=float(rope_theta),
         vocab_size=t["vocab_size"],
     )
     vision = VisionConfig(

@@ -1,7 +1,9 @@
 """Summarise a checkpoint directory (ours or LeRobot's) without building the model.
 
 Reads config JSON and safetensors headers only, so inspecting a full-size checkpoint takes milliseconds
-and no memory for weights.
+and no memory for weights. Our checkpoints are checked as loading would check them (config keys and
+types, every weight's name and shape against the config), so a summary is never of a config the weights
+contradict.
 """
 
 from __future__ import annotations
@@ -10,32 +12,20 @@ import math
 from pathlib import Path
 from typing import Any
 
-from safetensors import safe_open
-
 from smolvla.data.paths import confine
-from smolvla.policy.checkpoint import CONFIG_FILE, STATS_FILE, WEIGHTS_FILE, is_policy_dir
-from smolvla.policy.config import PolicyConfig
+from smolvla.policy.checkpoint import CONFIG_FILE, STATS_FILE, WEIGHTS_FILE, is_policy_dir, load_policy_config
 from smolvla.policy.hf_backbone import read_json
 from smolvla.policy.lerobot import NORM_MODULES, POST_FILE, PRE_FILE, policy_config_from_lerobot
-
-
-def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """{name: shape} from a safetensors header; raises ValueError naming a corrupt file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"safetensors file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as e:  # safetensors raises its own error type for a bad header
-        raise ValueError(f"corrupt or unreadable safetensors file {path}: {e}") from e
+from smolvla.policy.weight_checks import check_shapes, tensor_shapes
 
 
 def inspect_checkpoint(path: str | Path) -> dict[str, Any]:
     """-> {"format", "config" (PolicyConfig dict), "parameters", "tensors", "stats_keys"}."""
     path = Path(path)
     if is_policy_dir(path):
-        config = PolicyConfig.from_dict(read_json(path / CONFIG_FILE))
+        config = load_policy_config(path)
         shapes = tensor_shapes(path / WEIGHTS_FILE)
+        check_shapes(config.model, shapes, str(path / WEIGHTS_FILE))
         stats = sorted(tensor_shapes(path / STATS_FILE))
         fmt = "smolvla"
     elif (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file():

@@ -2,7 +2,7 @@
 
 Layout of `<output_dir>/checkpoints/`::
 
-    000200/
+    00000200/
       pretrained_model/         policy.save_pretrained(...) (config, weights, normalisation stats)
       train_config.json         the TrainConfig of the run
       training_state/
@@ -12,17 +12,17 @@ Layout of `<output_dir>/checkpoints/`::
         rng_state.safetensors         torch (and CUDA) generator states, numpy's MT19937 key
         rng_state.json                the rest of numpy's state, python's `random` state
         training_step.json            {"step": ..., "sampler": {"epoch": ..., "offset": ...}}
-    last -> 000200              symlink, replaced atomically
+    last -> 00000200            symlink, replaced atomically
 
-A checkpoint is assembled in a temporary sibling directory and renamed into place, so a crash mid-write
-never leaves a directory that looks complete.
+A checkpoint is assembled in a temporary sibling directory, fsynced and renamed into place
+(`policy.atomic_dir`), so a crash mid-write never leaves a directory that looks complete, and the next save
+or resume removes the temporary directory it left.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 from collections.abc import Callable
@@ -34,11 +34,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from smolvla.policy.atomic_dir import atomic_dir, remove_stale, replace_symlink
+
 logger = logging.getLogger(__name__)
 
 PRETRAINED_DIR = "pretrained_model"
 STATE_DIR = "training_state"
 LAST = "last"
+STEP_DIGITS = 8  # checkpoint directory names: the step, zero-padded so that names sort by step
 
 
 @dataclass(frozen=True)
@@ -174,33 +177,20 @@ def save_checkpoint(
     train_config_json: str,
     keep_last_n: int | None,
 ) -> Path:
-    """Write checkpoint `step` atomically, point `last` at it and prune old ones; returns its directory."""
-    checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    final = checkpoints_dir / f"{step:08d}"
-    tmp = checkpoints_dir / f".tmp-{step:08d}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_policy(tmp / PRETRAINED_DIR)
-    (tmp / "train_config.json").write_text(train_config_json)
-    save_training_state(tmp / STATE_DIR, optimizer, scheduler, progress)
-    if final.exists():
-        # Re-saving the same step (e.g. after a resume) replaces the old copy.
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _point_last(checkpoints_dir, final.name)
+    """Write checkpoint `step` atomically, point `last` at it and prune old ones; returns its directory.
+
+    Re-saving a step (e.g. after a resume) replaces the old copy; leftovers of a killed save are removed.
+    """
+    final = checkpoints_dir / f"{step:0{STEP_DIGITS}d}"
+    with atomic_dir(final) as tmp:
+        save_policy(tmp / PRETRAINED_DIR)
+        (tmp / "train_config.json").write_text(train_config_json)
+        save_training_state(tmp / STATE_DIR, optimizer, scheduler, progress)
+    replace_symlink(checkpoints_dir / LAST, final.name)  # relative: the run directory can be moved
     if keep_last_n is not None:
         prune_checkpoints(checkpoints_dir, keep_last_n)
     logger.info("saved checkpoint %s", final)
     return final
-
-
-def _point_last(checkpoints_dir: Path, name: str) -> None:
-    link_tmp = checkpoints_dir / f".{LAST}-{os.getpid()}"
-    if link_tmp.is_symlink() or link_tmp.exists():
-        link_tmp.unlink()
-    link_tmp.symlink_to(name)  # relative: the run directory can be moved
-    os.replace(link_tmp, checkpoints_dir / LAST)
 
 
 def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
@@ -217,7 +207,9 @@ def prune_checkpoints(checkpoints_dir: Path, keep_last_n: int) -> None:
 
 
 def last_checkpoint(checkpoints_dir: Path) -> Path:
-    """The directory `last` points to; a clear error when there is none to resume from."""
+    """The directory `last` points to (after removing what a killed save left); a clear error when there is
+    none to resume from."""
+    remove_stale(checkpoints_dir)
     link = checkpoints_dir / LAST
     if not link.exists():
         found = [p.name for p in list_checkpoints(checkpoints_dir)]

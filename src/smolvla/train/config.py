@@ -8,12 +8,13 @@ preset every CPU test uses; `"finetune"` and `"pretrain_mixture"` are the paper'
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from smolvla import configio
 
 FreezeMode = Literal["vision_frozen", "expert_only", "full"]
 InitKind = Literal["scratch", "checkpoint", "lerobot", "backbone"]
@@ -33,6 +34,7 @@ class OptimizerConfig:
     grad_clip_norm: float = 10.0
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         if self.lr <= 0:
             raise ValueError(f"OptimizerConfig.lr must be > 0, got {self.lr}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
@@ -56,6 +58,7 @@ class ScheduleConfig:
     warmup_fraction: float = 1 / 30
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ValueError(f"ScheduleConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.decay_steps is not None and self.decay_steps < 1:
@@ -106,6 +109,7 @@ class InitConfig:
     max_task_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         if self.kind == "scratch" and self.path is not None:
             raise ValueError(f"InitConfig.kind='scratch' takes no path, got path={self.path!r}")
         if self.kind != "scratch" and not self.path:
@@ -127,6 +131,7 @@ class DatasetSpec:
     weight: float = 1.0
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         if self.weight <= 0:
             raise ValueError(f"DatasetSpec.weight for {self.root!r} must be > 0, got {self.weight}")
 
@@ -140,6 +145,7 @@ class DataConfig:
     shuffle: bool = True
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         if self.num_workers < 0:
             raise ValueError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
 
@@ -181,6 +187,7 @@ class TrainConfig:
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         for name in ("batch_size", "steps", "save_every", "log_every"):
             value = getattr(self, name)
             if value <= 0:
@@ -198,43 +205,23 @@ class TrainConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return configio.to_dict(self)
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of `to_dict`; unknown keys raise (a typo must not fall back to a default)."""
-        _check_keys(cls, d)
-        kw = dict(d)
-        for key, sub in (("optimizer", OptimizerConfig), ("schedule", ScheduleConfig), ("init", InitConfig)):
-            if key in kw:
-                _check_keys(sub, kw[key])
-                kw[key] = sub(**kw[key])
-        if "optimizer" in d and "betas" in d["optimizer"]:
-            kw["optimizer"] = replace(kw["optimizer"], betas=tuple(d["optimizer"]["betas"]))
-        if "data" in kw:
-            _check_keys(DataConfig, kw["data"])
-            data = dict(kw["data"])
-            specs = []
-            for s in data.get("datasets", ()):
-                _check_keys(DatasetSpec, s)
-                specs.append(DatasetSpec(**s))
-            data["datasets"] = tuple(specs)
-            kw["data"] = DataConfig(**data)
-        return cls(**kw)
+    def from_dict(cls, d: Any, *, source: str | None = None) -> TrainConfig:
+        """Inverse of `to_dict`; unknown keys and wrong types are errors (`configio.from_dict`)."""
+        return configio.from_dict(cls, d, source=source)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def _check_keys(cls: type, d: dict[str, Any]) -> None:
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys {unknown}; expected a subset of {sorted(known)}")
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"cannot parse JSON {path}: {e}") from e
+        return cls.from_dict(data, source=str(path))
 
 
 def _tiny_cpu() -> TrainConfig:
