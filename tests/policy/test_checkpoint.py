@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,36 @@ def test_overwrite_is_atomic_and_leaves_no_temp_dirs(saved, tmp_path: Path) -> N
     (target / "stale.txt").write_text("old")
     policy.save_pretrained(target)
     assert not (target / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["p"]
+
+
+# Run in a child process that dies (no cleanup, no exception handler) while writing the weights.
+KILLED_MID_SAVE = """
+import os, sys
+import smolvla.policy.checkpoint as ckpt
+from smolvla.policy.testing import make_tiny_policy
+
+def killed(tensors, filename, metadata=None):
+    open(filename, "wb").write(b"partial")
+    os._exit(9)
+
+ckpt.save_file = killed
+make_tiny_policy(seed=1).save_pretrained(sys.argv[1])
+"""
+
+
+def test_kill_mid_save_keeps_the_previous_checkpoint_and_next_save_cleans_up(saved, tmp_path: Path) -> None:
+    policy, _ = saved
+    target = tmp_path / "p"
+    policy.save_pretrained(target)
+    before = {f.name: f.read_bytes() for f in target.iterdir()}
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(target)], env=env, timeout=300)
+    assert proc.returncode == 9
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "p"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".p.")  # the killed save's staging dir
+    assert {f.name: f.read_bytes() for f in target.iterdir()} == before
+    policy.save_pretrained(target)
     assert [p.name for p in tmp_path.iterdir()] == ["p"]
 
 

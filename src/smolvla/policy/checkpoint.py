@@ -5,19 +5,16 @@
     <dir>/stats.safetensors    flat normalisation stats: "observation.state.mean", "action.std", ...
     <dir>/tokenizer.json       the task tokenizer (absent when the policy has none)
 
-Writes are atomic: files go into a temporary sibling directory which is then renamed into place, so a
-crash never leaves a half-written checkpoint under the final name. Loading is strict and reads
-safetensors and JSON only: the config is type-checked with every architecture field required
-(`configio`), the weights' names and shapes are checked against the safetensors header before the model
-is allocated, and NaN/inf weights are refused.
+Writes are atomic and durable (`atomic_dir`): files go into a temporary sibling directory, are fsynced,
+and the directory is renamed into place, so a crash never leaves a half-written checkpoint under the final
+name. Loading is strict and reads safetensors and JSON only: the config is type-checked with every
+architecture field required (`configio`), the weights' names and shapes are checked against the
+safetensors header before the model is allocated, and NaN/inf weights are refused.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,6 +22,7 @@ from safetensors.torch import save_file
 
 from smolvla.model.config import ModelConfig
 from smolvla.model.smolvla import SmolVLAModel
+from smolvla.policy.atomic_dir import atomic_dir
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.hf_backbone import read_json
 from smolvla.policy.keymaps import read_safetensors, strict_load
@@ -42,34 +40,18 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 def save_policy(policy: SmolVLAPolicy, path: str | Path) -> Path:
-    """Write `policy` to the directory `path` (replaced if it exists). Returns the path."""
+    """Write `policy` to the directory `path` (replaced if it exists), atomically and durably (see
+    `atomic_dir`: a kill mid-write leaves the previous checkpoint, and the next save removes the leftover)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         (tmp / CONFIG_FILE).write_text(policy.config.to_json())
         weights = {k: v.detach().to("cpu").contiguous() for k, v in policy.model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "producer": "smolvla"})
         save_file({k: v.contiguous() for k, v in policy.stats.to_flat().items()}, str(tmp / STATS_FILE))
         if policy.tokenizer is not None:
             (tmp / TOKENIZER_FILE).write_text(policy.tokenizer.to_json())
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("saved policy to %s", path)
     return path
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    # os.replace cannot overwrite a non-empty directory: move the old one aside first, then delete it.
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_policy(
