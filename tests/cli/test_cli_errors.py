@@ -36,6 +36,19 @@ def test_a_folder_that_is_not_a_dataset_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("info", "message"),
+    [("[]", "expected a JSON object"), ('{"codebase_version": "v3.0"', "not valid JSON")],
+)
+def test_a_damaged_dataset_is_one_line_naming_the_file(tmp_path, info, message):
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "info.json").write_text(info)
+    result = runner.invoke(app, ["stats", str(tmp_path)])
+    assert result.exit_code == 1
+    line = _error_line(result)
+    assert str(tmp_path / "meta" / "info.json") in line and message in line
+
+
+@pytest.mark.parametrize(
     "args",
     [["--debug", "stats", "{dir}"], ["stats", "{dir}", "--debug"]],
     ids=["before-the-command", "after-the-command"],

@@ -53,3 +53,17 @@ def test_relabel_command(tmp_path):
     assert result.exit_code == 0 and (root / "meta/tasks_original.parquet").exists()
     result = CliRunner().invoke(_app(), ["relabel", str(root)])
     assert result.exit_code != 0 and "exactly one of --rules FILE or --vlm MODEL_DIR" in result.output
+
+
+def test_relabel_rules_rewrite_ordinary_tasks_without_all(tmp_path):
+    root = write_dataset(tmp_path / "d", lengths=(5, 4), tasks=["Hold", "Pick up the red cube."])
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"Pick up the red cube.": "Pick up the red cube and lift it."}))
+    result = CliRunner().invoke(_app(), ["relabel", str(root), "--rules", str(rules)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Pick up the red cube and lift it." in result.output and "1 changes; tasks 2 -> 2" in result.output
+    assert "unresolved episode 0: 'Hold'" in result.output
+    from smolvla.cli.main import app
+
+    help_text = " ".join(CliRunner().invoke(app, ["relabel", "--help"]).output.split())
+    assert "applied to every task it names, vague or not" in help_text

@@ -77,3 +77,21 @@ def test_errors(tmp_path, vague):
         RuleAnnotator({"Hold": " "})
     with pytest.raises(FileNotFoundError, match="not a local model directory"):
         VLMAnnotator.from_model_dir(tmp_path / "no_model")
+
+
+def test_rules_apply_to_clear_tasks_too_and_a_vlm_only_to_vague_ones(vague):
+    clear = TASKS[1]
+    rules = RuleAnnotator({clear: "Put the red cube in the box.", "Up": "Lift the cube."})
+    report = relabel_dataset(vague, rules, dry_run=True)
+    assert [(c["episode_index"], c["new_task"]) for c in report.changes] == [
+        (1, "Put the red cube in the box."),
+        (2, "Lift the cube."),
+    ]
+    assert report.unresolved == [{"episode_index": 0, "task": "Hold"}, {"episode_index": 3, "task": "Hold"}]
+    assert relabel_dataset(vague, rules, only_vague=True, dry_run=True).changes[0]["episode_index"] == 2
+    asked = []
+    vlm = VLMAnnotator(lambda frames, prompt: asked.append(prompt) or "Do the thing.")
+    relabel_dataset(vague, vlm, dry_run=True)
+    assert len(asked) == 3 and not any(f"recorded as {clear!r}" in p for p in asked)  # episodes 0, 2, 3
+    relabel_dataset(vague, vlm, only_vague=False, dry_run=True)
+    assert len(asked) == 7

@@ -33,9 +33,13 @@ def stats(
 
 def relabel(
     root: Path = typer.Argument(..., help="v3.0 dataset directory"),
-    rules: Path | None = typer.Option(None, help="JSON object mapping vague task strings to new ones"),
+    rules: Path | None = typer.Option(
+        None, help="JSON object mapping task strings to new ones; applied to every task it names, vague or not"
+    ),
     vlm: Path | None = typer.Option(None, help="local transformers VLM directory used to describe episodes"),
-    all_tasks: bool = typer.Option(False, "--all", help="ask the annotator about every task, not only vague ones"),
+    all_tasks: bool = typer.Option(
+        False, "--all", help="with --vlm: describe every task, not only vague ones (rules always apply to all)"
+    ),
     dry_run: bool = typer.Option(False, help="report what would change without writing"),
 ) -> None:
     """Replace vague task strings; the originals stay in meta/tasks_original.parquet + meta/relabel_log.json."""
@@ -47,7 +51,9 @@ def relabel(
     if (rules is None) == (vlm is None):
         raise typer.BadParameter("give exactly one of --rules FILE or --vlm MODEL_DIR")
     annotator = RuleAnnotator.from_json(rules) if rules is not None else VLMAnnotator.from_model_dir(vlm)
-    report = relabel_dataset(root, annotator, only_vague=not all_tasks, dry_run=dry_run)
+    # Rules rewrite exactly the tasks they name; a VLM is asked about vague tasks unless --all.
+    only_vague = False if rules is not None else not all_tasks
+    report = relabel_dataset(root, annotator, only_vague=only_vague, dry_run=dry_run)
     table = Table(title=f"relabel {root}" + (" (dry run)" if dry_run else ""))
     for col in ("episode", "old task", "new task"):
         table.add_column(col)

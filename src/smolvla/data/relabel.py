@@ -1,10 +1,12 @@
 """Replace vague task strings ("Hold", "Up", "") of a v3.0 dataset with real instructions.
 
 An annotator is any callable `(task: str, episode: EpisodeView) -> str | None` (None = no suggestion):
-* `RuleAnnotator`: a JSON table {"old task": "new task"} (matched case-insensitively, whitespace-trimmed);
+* `RuleAnnotator`: a JSON table {"old task": "new task"} (matched case-insensitively, whitespace-trimmed). A
+  rule names the exact task it rewrites, so rules apply to every task they match, vague or not;
 * `VLMAnnotator`: asks a vision-language backend - a callable `(frames: list[uint8[H, W, 3]], prompt) -> str` -
   about a few frames of the episode; `VLMAnnotator.from_model_dir(dir)` builds such a backend from a local
-  transformers model directory (never downloads).
+  transformers model directory (never downloads). It is asked about vague tasks only unless told otherwise
+  (`only_vague=False`, the CLI's `--all`): describing clear instructions costs time and can only blur them.
 
 `relabel_dataset` works per episode (one vague "Hold" may mean different things in different episodes),
 rebuilds tasks.parquet (tasks in order of first use), rewrites every frame's task_index, the episodes'
@@ -75,7 +77,10 @@ Annotator = Callable[[str, EpisodeView], "str | None"]
 
 
 class RuleAnnotator:
-    """Table lookup: {"hold": "Hold the red block above the bowl."}; keys compared trimmed, lower case."""
+    """Table lookup: {"hold": "Hold the red block above the bowl."}; keys compared trimmed, lower case.
+    Applies to every task a key matches, vague or not (the user wrote the rule for that task)."""
+
+    only_vague = False  # the default of `relabel_dataset(only_vague=None)` for this annotator
 
     def __init__(self, table: dict[str, str]):
         self.table = {k.strip().lower(): v for k, v in table.items()}
@@ -102,6 +107,8 @@ PROMPT = (
 
 class VLMAnnotator:
     """Describe the episode with a VLM backend `(frames, prompt) -> text`; returns its first line."""
+
+    only_vague = True  # the default of `relabel_dataset(only_vague=None)`: clear tasks are not re-described
 
     def __init__(self, backend: Callable[[list[np.ndarray], str], str], num_frames: int = 3, prompt: str = PROMPT):
         self.backend, self.num_frames, self.prompt = backend, num_frames, prompt
@@ -160,9 +167,14 @@ def _plan(meta: DatasetMeta, annotator: Annotator, only_vague: bool, frame_tasks
 
 
 def relabel_dataset(
-    root: str | Path, annotator: Annotator, only_vague: bool = True, dry_run: bool = False
+    root: str | Path, annotator: Annotator, only_vague: bool | None = None, dry_run: bool = False
 ) -> RelabelReport:
-    """Relabel the tasks of the v3.0 dataset at `root`; returns what changed (nothing is written if dry_run)."""
+    """Relabel the tasks of the v3.0 dataset at `root`; returns what changed (nothing is written if dry_run).
+
+    only_vague: offer the annotator only vague tasks (`is_vague`). None: the annotator's own `only_vague`
+    (False for rules, True for a VLM; True for a plain callable)."""
+    if only_vague is None:
+        only_vague = getattr(annotator, "only_vague", True)
     root = Path(root)
     meta = load_meta(root)
     if meta.version != "v3.0":
