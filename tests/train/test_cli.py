@@ -30,14 +30,40 @@ def test_options_override_the_preset() -> None:
     assert (cfg.steps, cfg.batch_size, cfg.freeze, cfg.optimizer.lr) == (100, 8, "vision_frozen", 5e-5)
     assert [(d.root, d.weight) for d in cfg.data.datasets] == [("/a", 3.0), ("/b", 1.0)]
     assert (cfg.init.kind, cfg.init.path, cfg.data.num_workers) == ("lerobot", "/ckpt", 2)
-    assert cfg.optimizer.betas == (0.9, 0.95) and cfg.schedule.warmup_steps == 1000  # untouched preset values
+    assert cfg.optimizer.betas == (0.9, 0.95) and cfg.schedule.warmup_fraction == 1 / 30  # untouched preset values
+    # The preset's schedule follows --steps: warmup 1/30 of the run, decay to its last step.
+    sched = cfg.schedule.resolve(cfg.steps)
+    assert (sched.warmup_steps, sched.decay_steps) == (3, 100)
 
 
 def test_schedule_options_override_only_what_is_given() -> None:
-    cfg = build_config("finetune", ["/a"], schedule={"warmup_steps": 200, "decay_steps": 4000, "decay_lr": None})
-    assert (cfg.schedule.warmup_steps, cfg.schedule.decay_steps, cfg.schedule.decay_lr) == (200, 4000, 2.5e-6)
+    sched = {"warmup_steps": 200, "decay_steps": 4000, "decay_lr": None}
+    cfg = build_config("tiny_cpu", ["/a"], schedule=sched)
+    assert (cfg.schedule.warmup_steps, cfg.schedule.decay_steps, cfg.schedule.decay_lr) == (200, 4000, 1e-5)
+    assert cfg.schedule.resolve(cfg.steps) == cfg.schedule  # explicit values do not follow --steps
     with pytest.raises(ValueError, match=r"decay_steps \(100\) must exceed warmup_steps \(200\)"):
-        build_config("finetune", ["/a"], schedule={"warmup_steps": 200, "decay_steps": 100})
+        build_config("tiny_cpu", ["/a"], schedule={"warmup_steps": 200, "decay_steps": 100})
+    with pytest.raises(ValueError, match=r"warmup_steps \(300\) must be below decay_steps \(250, the run's steps\)"):
+        build_config("tiny_cpu", ["/a"], schedule={"warmup_steps": 300}, steps=250)
+
+
+def test_task_budget_and_tokenizer_options() -> None:
+    cfg = build_config("tiny_cpu", ["/a"], max_task_tokens=64, tokenizer="byte")
+    assert (cfg.init.kind, cfg.init.tokenizer, cfg.init.max_task_tokens) == ("scratch", "byte", 64)
+    assert build_config("tiny_cpu", ["/a"]).init.max_task_tokens == 48  # the preset's budget
+    with pytest.raises(ValueError, match=r"tokenizer='byte' applies to scratch init only"):
+        build_config("tiny_cpu", ["/a"], init="checkpoint", init_path="/ckpt", tokenizer="byte")
+
+
+@pytest.mark.parametrize("preset", ["finetune", "pretrain_mixture"])
+def test_presets_that_freeze_need_init(preset, tmp_path) -> None:
+    """`--preset finetune` without --init used to train an expert behind a frozen random VLM. It fails at once
+    (the dataset path does not even exist: nothing was read)."""
+    args = ["train", "--preset", preset, "--dataset", str(tmp_path / "missing")]
+    res = CliRunner().invoke(_app(), args, env={"COLUMNS": "300"})
+    assert res.exit_code == 2
+    assert "init is 'scratch'" in res.output and "--init checkpoint|lerobot|backbone --init-path DIR" in res.output
+    assert build_config(preset, ["/a"], init="backbone", init_path="/smolvlm2").init.kind == "backbone"
 
 
 def test_weights_must_match_datasets() -> None:

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, get_args
 
 import typer
+
+from smolvla.cli.choices import choice_option, device_option
+from smolvla.model.config import PRESETS as _MODEL_PRESETS
+from smolvla.train.config import PRESETS as _TRAIN_PRESETS
+from smolvla.train.config import Backend, FreezeMode, InitKind, MixedPrecision, TokenizerKind
+
+# The values the options accept, checked while the command line is parsed (before any data or weights load).
+TRAIN_PRESETS = tuple(_TRAIN_PRESETS)
+MODEL_PRESETS = tuple(_MODEL_PRESETS)
+INIT_KINDS, FREEZE_MODES = get_args(InitKind), get_args(FreezeMode)
+BACKENDS, MIXED_PRECISIONS = get_args(Backend), get_args(MixedPrecision)
+TOKENIZER_KINDS = get_args(TokenizerKind)
 
 
 def _overrides(opts: dict[str, Any]) -> dict[str, Any]:
@@ -38,10 +50,13 @@ def build_config(
     lr: float | None = None,
     num_workers: int | None = None,
     schedule: dict[str, Any] | None = None,
+    max_task_tokens: int | None = None,
+    tokenizer: str | None = None,
     **opts: Any,
 ):
-    """The TrainConfig the command runs (separate from the command so it is testable)."""
-    from smolvla.train.config import DatasetSpec, get_train_config
+    """The TrainConfig the command runs (separate from the command so it is testable). Refuses, before any
+    data is read, a preset that freezes pretrained parts without --init (`check_pretrained_start`)."""
+    from smolvla.train.config import DatasetSpec, check_pretrained_start, get_train_config
 
     cfg = get_train_config(preset, **_overrides(opts))
     if weights and len(weights) != len(datasets):
@@ -58,14 +73,21 @@ def build_config(
         raise typer.BadParameter("--init-path needs --init (checkpoint, lerobot or backbone)")
     if model_preset is not None:
         init_kw["model_preset"] = model_preset
+    if max_task_tokens is not None:
+        init_kw["max_task_tokens"] = max_task_tokens
+    if tokenizer is not None:
+        init_kw["tokenizer"] = tokenizer
     schedule_kw = {k: v for k, v in (schedule or {}).items() if v is not None}
-    return dataclasses.replace(
+    cfg = dataclasses.replace(
         cfg,
         schedule=dataclasses.replace(cfg.schedule, **schedule_kw) if schedule_kw else cfg.schedule,
         data=dataclasses.replace(cfg.data, **data_kw),
         init=dataclasses.replace(cfg.init, **init_kw) if init_kw else cfg.init,
         optimizer=dataclasses.replace(cfg.optimizer, lr=lr) if lr is not None else cfg.optimizer,
     )
+    check_pretrained_start(cfg)
+    cfg.schedule.resolve(cfg.steps)  # a warmup longer than the run fails here, not after the data loaded
+    return cfg
 
 
 def register(app: typer.Typer) -> None:
@@ -73,31 +95,47 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def train(
-        preset: str = typer.Option("tiny_cpu", help="tiny_cpu | finetune | pretrain_mixture"),
-        dataset: list[str] = typer.Option(..., "--dataset", help="LeRobot dataset dir (repeat for a mixture)"),
-        dataset_weight: list[float] = typer.Option(None, "--dataset-weight", help="mixture weight per --dataset"),
-        steps: int = typer.Option(None),
-        batch_size: int = typer.Option(None),
-        seed: int = typer.Option(None),
-        output_dir: str = typer.Option(None),
+        preset: str = choice_option(
+            "tiny_cpu", TRAIN_PRESETS, help="training preset: optimiser, schedule, steps, freezing, init"
+        ),
+        dataset: list[str] = typer.Option(
+            ..., "--dataset", metavar="DIR", help="LeRobot dataset (repeat for a mixture)"
+        ),
+        dataset_weight: list[float] = typer.Option(
+            None, "--dataset-weight", metavar="W", help="weight of each --dataset"
+        ),
+        steps: int = typer.Option(None, min=1, help="optimiser steps (default: the preset's)"),
+        batch_size: int = typer.Option(None, min=1, help="samples per step"),
+        seed: int = typer.Option(None, help="seed of weights init, data order and noise"),
+        output_dir: str = typer.Option(None, metavar="DIR", help="run folder: checkpoints, metrics, plots"),
         resume: bool = typer.Option(False, help="continue from <output-dir>/checkpoints/last"),
-        init: str = typer.Option(None, help="scratch | checkpoint | lerobot | backbone"),
-        init_path: str = typer.Option(None, help="directory for --init checkpoint/lerobot/backbone"),
-        model_preset: str = typer.Option(None, help="architecture preset for scratch/backbone init"),
-        freeze: str = typer.Option(None, help="expert_only | vision_frozen | full"),
+        init: str = choice_option(None, INIT_KINDS, help="where the weights start"),
+        init_path: str = typer.Option(None, metavar="DIR", help="directory for --init checkpoint, lerobot or backbone"),
+        model_preset: str = choice_option(None, MODEL_PRESETS, help="architecture for --init scratch or backbone"),
+        max_task_tokens: int = typer.Option(
+            None, min=1, help="task-token budget of the policy (tiny_cpu: 48; default: the model's)"
+        ),
+        tokenizer: str = choice_option(
+            None, TOKENIZER_KINDS, help="--init scratch vocabulary: BPE learned from the tasks, or bytes"
+        ),
+        freeze: str = choice_option(None, FREEZE_MODES, help="which parameters train"),
         lr: float = typer.Option(None, help="peak learning rate"),
-        warmup_steps: int = typer.Option(None, help="linear warmup steps (schedule)"),
-        decay_steps: int = typer.Option(None, help="step at which the cosine decay reaches --decay-lr"),
+        warmup_steps: int = typer.Option(
+            None, min=0, help="linear warmup steps (default: the preset's fraction of the decay steps)"
+        ),
+        decay_steps: int = typer.Option(
+            None, min=1, help="step at which the cosine decay reaches --decay-lr (default: --steps)"
+        ),
         decay_lr: float = typer.Option(None, help="learning rate at the end of the cosine decay"),
-        save_every: int = typer.Option(None),
-        keep_last_n: int = typer.Option(None),
-        log_every: int = typer.Option(None),
-        device: str = typer.Option(None, help="cpu | cuda | cuda:N"),
-        backend: str = typer.Option(None, help="single | accelerate"),
-        mixed_precision: str = typer.Option(None, help="no | bf16 (CUDA only)"),
-        num_workers: int = typer.Option(None),
-        num_threads: int = typer.Option(None, help="torch CPU threads (tiny_cpu preset: 1)"),
-        tensorboard: bool = typer.Option(False),
+        save_every: int = typer.Option(None, min=1, help="steps between checkpoints"),
+        keep_last_n: int = typer.Option(None, min=1, help="checkpoints to keep (older ones are deleted)"),
+        log_every: int = typer.Option(None, min=1, help="steps between metrics.jsonl records"),
+        device: str = device_option(None, help="torch device to train on"),
+        backend: str = choice_option(None, BACKENDS, help="one process, or accelerate's launcher"),
+        mixed_precision: str = choice_option(None, MIXED_PRECISIONS, help="bf16 autocast (CUDA only)"),
+        num_workers: int = typer.Option(None, min=0, help="data loader worker processes"),
+        num_threads: int = typer.Option(None, min=1, help="torch CPU threads (tiny_cpu preset: 1)"),
+        tensorboard: bool = typer.Option(False, help="also write TensorBoard event files"),
     ) -> None:
         """Train (or finetune) a SmolVLA policy on local LeRobot datasets."""
         from smolvla.train.loop import main
@@ -107,6 +145,7 @@ def register(app: typer.Typer) -> None:
             cfg = build_config(
                 preset, dataset, dataset_weight, init, init_path, model_preset, lr, num_workers,
                 schedule={"warmup_steps": warmup_steps, "decay_steps": decay_steps, "decay_lr": decay_lr},
+                max_task_tokens=max_task_tokens, tokenizer=tokenizer,
                 steps=steps, batch_size=batch_size, seed=seed, output_dir=output_dir, resume=resume,
                 freeze=freeze, save_every=save_every, keep_last_n=keep_last_n, log_every=log_every,
                 device=device, backend=backend, mixed_precision=mixed_precision, tensorboard=tensorboard,
