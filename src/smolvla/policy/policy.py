@@ -165,7 +165,9 @@ class SmolVLAPolicy(nn.Module):
         return state
 
     def _images(self, batch: dict, bsize: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (float32[B, N, 3, S, S] in [-1, 1], bool[B, N]) with N = real cameras + empty cameras."""
+        """-> (float32[B, N, 3, S, S] in [-1, 1], bool[B, N]) on the policy's device, N = real cameras + empty
+        cameras. Images are checked where they are (one host sync for all cameras), then moved and resized
+        on the policy's device."""
         present = {k for k in batch if k.startswith(OBS_IMAGES_PREFIX)}
         expected = set(self.config.camera_keys)
         if present != expected:
@@ -173,20 +175,21 @@ class SmolVLAPolicy(nn.Module):
                 f"camera keys mismatch: expected {sorted(expected)}, got {sorted(present)} "
                 f"(missing {sorted(expected - present)}, extra {sorted(present - expected)})"
             )
-        images = []
+        frames = []
         for key in self.config.camera_keys:
-            img = _float_tensor(batch[key], key)
+            img = _float_tensor(batch[key], key, check_finite=False)  # the range check below catches NaN/inf
             if img.ndim != 4 or img.shape[0] != bsize or img.shape[1] != 3:
                 raise ValueError(f"{key} must be float32[{bsize}, 3, H, W], got shape {tuple(img.shape)}")
-            lo, hi = float(img.min()), float(img.max())
-            if lo < 0.0 or hi > 1.0:
-                raise ValueError(f"{key} must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
-            images.append(self._image_in(img))
+            frames.append(img)
+        _check_unit_range(frames, self.config.camera_keys)
+        device = self.device
+        images = [self._image_in(img.to(device)) for img in frames]
         size = self.config.image_size
         # Empty camera slots: an all -1 image (black after scaling), masked out of attention.
-        images += [torch.full((bsize, 3, size, size), -1.0)] * self.config.empty_cameras
+        blank = torch.full((bsize, 3, size, size), -1.0, device=device)
+        images += [blank] * self.config.empty_cameras
         masks = [True] * len(self.config.camera_keys) + [False] * self.config.empty_cameras
-        return torch.stack(images, dim=1), torch.tensor(masks).expand(bsize, -1).clone()
+        return torch.stack(images, dim=1), torch.tensor(masks, device=device).expand(bsize, -1).clone()
 
     def _language(self, batch: dict, bsize: int) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (int64[B, L], bool[B, L]) from "task" strings or pre-tokenised keys."""
@@ -273,11 +276,23 @@ class SmolVLAPolicy(nn.Module):
         return load_policy(path, device=device, dtype=dtype)
 
 
-def _float_tensor(value: object, key: str) -> torch.Tensor:
-    """A floating tensor with no NaN/inf, or a ValueError naming `key`."""
+def _float_tensor(value: object, key: str, *, check_finite: bool = True) -> torch.Tensor:
+    """A floating tensor (with no NaN/inf when `check_finite`), or a ValueError naming `key`."""
     t = torch.as_tensor(value)
     if not t.is_floating_point():
         raise ValueError(f"{key} must be a floating tensor (float32), got dtype {t.dtype}")
-    if not torch.isfinite(t).all():
+    if check_finite and not torch.isfinite(t).all():
         raise ValueError(f"{key} contains NaN or inf")
     return t.float()
+
+
+def _check_unit_range(images: list[torch.Tensor], keys: tuple[str, ...]) -> None:
+    """Raise unless every image lies in [0, 1] (NaN/inf fail too). One host sync for all cameras, on the
+    images' own device: a per-camera `float(img.min())` would stall a GPU pipeline once per image."""
+    if not images:
+        return
+    device = images[0].device
+    bounds = torch.stack([torch.stack([img.amin(), img.amax()]).to(device) for img in images]).tolist()
+    for key, (lo, hi) in zip(keys, bounds, strict=True):
+        if not (lo >= 0.0 and hi <= 1.0):  # written so that NaN fails
+            raise ValueError(f"{key} must be in [0, 1] and finite, got values in [{lo:.3g}, {hi:.3g}]")
