@@ -3,6 +3,8 @@ trained from task strings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -132,3 +134,13 @@ def test_subword_training_refuses_what_it_cannot_do() -> None:
         train_task_tokenizer(["pick"], 100)
     with pytest.raises(ValueError, match="no task strings to train a tokenizer on"):
         train_task_tokenizer([], 512)
+
+
+def test_committed_demo_policy_keeps_its_byte_tokenizer() -> None:
+    """Checkpoints trained before scratch runs learned a BPE carry the byte tokenizer in their tokenizer.json;
+    they load it unchanged (the committed demo: one id per byte, budget 40)."""
+    asset = Path(__file__).resolve().parents[2] / "assets" / "demo_policy"
+    tasks = ["press the button down from above", "push the drawer shut"]
+    saved, byte = TaskTokenizer.from_file(asset, 40), TaskTokenizer(build_byte_tokenizer(), 40)
+    assert saved.vocab_size == 257 and saved.pad_id == 256
+    assert all(torch.equal(a, b) for a, b in zip(saved(tasks), byte(tasks), strict=True))
