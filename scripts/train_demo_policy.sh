@@ -4,15 +4,24 @@
 #   2. an initial random checkpoint of the "demo" architecture (smolvla.eval.recipe.demo_model_config);
 #   3. `smolvla train` from it (every parameter trains; AdamW, 1000-step warmup, lr 5e-4, batch 8);
 #   4. `smolvla eval` on held-out seeds (1000+), in-process;
-#   5. copy the trained policy to assets/demo_policy with provenance.json (recipe, losses, eval).
+#   5. copy the trained policy with provenance.json (recipe, losses, eval) to $WORK/demo_policy
+#      (outputs/demo_recipe/demo_policy); only `--update-asset` replaces the committed assets/demo_policy.
 # Values below must match smolvla.eval.recipe.DemoRecipe (a test checks it). Override with env vars, e.g.
 #   STEPS=500 WORK=/tmp/recipe ASSET=/tmp/asset scripts/train_demo_policy.sh
+#   scripts/train_demo_policy.sh --update-asset      # the full recipe, then overwrite assets/demo_policy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+UPDATE_ASSET=0
+for arg in "$@"; do
+  case "$arg" in
+    --update-asset) UPDATE_ASSET=1 ;;
+    *) echo "usage: $0 [--update-asset]  (unknown argument: $arg)" >&2; exit 2 ;;
+  esac
+done
+
 BIN=${BIN:-.venv/bin}
 WORK=${WORK:-outputs/demo_recipe}
-ASSET=${ASSET:-assets/demo_policy}
 TASKS=${TASKS:-button-press-topdown-v3,drawer-close-v3}
 EPISODES=${EPISODES:-40}
 STEPS=${STEPS:-4000}
@@ -20,6 +29,8 @@ BATCH=${BATCH:-8}
 LR=${LR:-0.0005}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 WORKERS=${WORKERS:-2}
+# The tracked asset is replaced only on request: a trial run must not dirty the repository.
+if [ "$UPDATE_ASSET" = 1 ]; then ASSET=assets/demo_policy; else ASSET=${ASSET:-$WORK/demo_policy}; fi
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 mkdir -p "$WORK"
