@@ -19,8 +19,11 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
-class DatasetLockedError(RuntimeError):
-    """Another writer holds the dataset (message names the dataset and, when known, the holder's PID)."""
+class DatasetLockedError(OSError):
+    """Another writer holds the dataset (message names the dataset and, when known, the holder's PID).
+
+    An OSError, as the busy resource it reports: the CLI prints it as one line, like a missing file.
+    """
 
 
 def _holder_pid(fd: int) -> int | None:

@@ -10,6 +10,7 @@
                    "observation.state": float32[T, 6],
                    "action": float32[T, 6]}, task="Pick up the cube.")     # -> episode index
     w.add_episodes([(frames_a, "Pick up the cube."), (frames_b, tasks_per_frame_b)])   # -> [indices]
+    w.close()                        # or `with DatasetWriter.create(...) as w:`: one writer per dataset (lock.py)
     w = DatasetWriter.resume(root)   # later: finishes/discards an interrupted save, then appends
 
 Layout, file rollover (data / each camera / episodes metadata independently, `chunks_size` files per
@@ -39,21 +40,19 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from smolvla.data.commit import Transaction, recover
 from smolvla.data.encode import VideoEncoding, concat_videos, encode_video, probe_video_info, video_payload_bytes
+from smolvla.data.layout import DATA_PATH, EPISODES_PATH, VIDEO_PATH, Cursor, check_layout, read_cursors
 from smolvla.data.lock import DatasetLock
 from smolvla.data.meta import (
     DEFAULT_FEATURES,
-    DatasetFormatError,
     load_meta,
     read_json,
-    read_parquet,
-    read_parquet_metadata,
     validate_info,
 )
 from smolvla.data.stats import aggregate_stats, compute_episode_stats, stats_to_json
@@ -61,7 +60,6 @@ from smolvla.data.tables import (
     episode_row,
     episode_row_table,
     frames_table,
-    payload_bytes,
     table_payload_bytes,
     write_episode_rows,
     write_row_groups,
@@ -72,9 +70,6 @@ from smolvla.data.video import close_readers
 logger = logging.getLogger(__name__)
 
 MB = 1024**2
-DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
-EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 _DEFAULT_SPECS = {
     "timestamp": "float32",
     "frame_index": "int64",
@@ -106,45 +101,10 @@ def _validate_features(features: dict) -> dict:
     return out
 
 
-def _next_file(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
-    return (chunk + 1, 0) if file + 1 >= chunks_size else (chunk, file + 1)
-
-
-def _check_layout(info: dict, path: Path) -> None:
-    """The writer appends at DATA_PATH / VIDEO_PATH: refuse a dataset whose info.json reads its files elsewhere."""
-    has_video = any(f["dtype"] == "video" for f in info["features"].values())
-    for key, ours in (("data_path", DATA_PATH), ("video_path", VIDEO_PATH if has_video else None)):
-        if ours is not None and info.get(key) != ours:
-            raise DatasetFormatError(f"{path}: {key} is {info.get(key)!r}; appending needs the v3.0 layout {ours!r}")
-
-
 def _write_json_atomic(path: Path, obj) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=4))
     os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class _Cursor:
-    """The current file of one file series (data, one camera, episodes metadata) and what it holds.
-
-    units: rows (parquet) or frames (mp4) already in the file, 0 when it does not exist yet;
-    nbytes: its size in the units of the rollover rules (module doc).
-    """
-
-    chunk: int = 0
-    file: int = 0
-    units: int = 0
-    nbytes: int = 0
-
-    def place(self, roll: bool, chunks_size: int) -> _Cursor:
-        """Where the next episode goes: this file, or the next (empty) one when `roll` and this one exists."""
-        if roll and self.units:
-            return _Cursor(*_next_file(self.chunk, self.file, chunks_size))
-        return self
-
-    def plus(self, units: int, nbytes: int) -> _Cursor:
-        return replace(self, units=self.units + units, nbytes=self.nbytes + nbytes)
 
 
 @dataclass
@@ -170,7 +130,7 @@ class _Prepared:
     tasks: list[str]
 
 
-def _route(updates: dict[str, _Update], root: Path, rel: str, at: _Cursor, part) -> None:
+def _route(updates: dict[str, _Update], root: Path, rel: str, at: Cursor, part) -> None:
     """Append `part` to the new version of file `rel`, placed at cursor `at` (at.units > 0: the file exists)."""
     if rel not in updates:  # first part of this file in the batch: it extends the file on disk, if any
         updates[rel] = _Update(root / rel if at.units else None, at.units)
@@ -195,13 +155,13 @@ class DatasetWriter:
         self.camera_keys = self.video_keys + self.image_keys
         self.tasks: list[str] = []
         self.stats: dict = {}
-        self._data, self._meta = _Cursor(), _Cursor()
-        self._videos = {k: _Cursor() for k in self.video_keys}
+        self._data, self._meta = Cursor(), Cursor()
+        self._videos = {k: Cursor() for k in self.video_keys}
         if self.info["total_episodes"] > 0:
             meta = load_meta(self.root)
             self.tasks = list(meta.tasks)
             self.stats = meta.stats
-            self._read_cursors()
+            self._data, self._meta, self._videos = read_cursors(self.root, self.info)
 
     def close(self) -> None:
         """Release the dataset (every saved batch is already committed; the writer cannot save after this)."""
@@ -212,32 +172,6 @@ class DatasetWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def _read_cursors(self) -> None:
-        """The current files and their payloads, from the last episodes-metadata row and the files' contents."""
-        meta_path = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))[-1]
-        rows = read_parquet(meta_path).to_pylist()
-        last, meta_size = rows[-1], sum(episode_row_table(row).nbytes for row in rows)
-        ints = ["meta/episodes/chunk_index", "meta/episodes/file_index", "data/chunk_index", "data/file_index"]
-        ints += [f"videos/{k}/{c}" for k in self.video_keys for c in ("chunk_index", "file_index")]
-        bad = [c for c in ints if not isinstance(last.get(c), int) or last[c] < 0]
-        bad += [c for k in self.video_keys if not isinstance(last.get(c := f"videos/{k}/to_timestamp"), float | int)]
-        if bad:
-            raise DatasetFormatError(
-                f"{meta_path}: last row (episode {last.get('episode_index')}): columns {bad} are missing or not "
-                "non-negative integers (timestamps: numbers)"
-            )
-        self._meta = _Cursor(last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], len(rows), meta_size)
-        chunk, file = last["data/chunk_index"], last["data/file_index"]
-        data_md = read_parquet_metadata(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file))
-        self._data = _Cursor(chunk, file, data_md.num_rows, payload_bytes(data_md))
-        for key in self.video_keys:
-            chunk, file = last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"]
-            path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-            frames = int(round(last[f"videos/{key}/to_timestamp"] * self.info["fps"]))
-            if not path.is_file():
-                raise FileNotFoundError(f"missing dataset file {path} (the current file of camera {key!r})")
-            self._videos[key] = _Cursor(chunk, file, frames, video_payload_bytes(path, frames))
 
     @classmethod
     def create(
@@ -301,7 +235,7 @@ class DatasetWriter:
             validate_info(info, info_path)
             if info["codebase_version"] != "v3.0":
                 raise ValueError(f"{root}: can only append to v3.0 datasets, got {info['codebase_version']!r}")
-            _check_layout(info, info_path)
+            check_layout(info, info_path)
             return cls(root, video or VideoEncoding(), lock, info)
         except BaseException:
             lock.release()
@@ -437,7 +371,7 @@ class DatasetWriter:
         txn.path("meta/info.json").write_text(json.dumps(info, indent=4))
         return info, stats, (data, meta, videos)
 
-    def _place_data(self, p: _Prepared, cur: _Cursor, updates: dict[str, _Update]) -> tuple[dict, _Cursor]:
+    def _place_data(self, p: _Prepared, cur: Cursor, updates: dict[str, _Update]) -> tuple[dict, Cursor]:
         """Route the episode's frame rows to a data file; returns its bookkeeping row and the advanced cursor."""
         limit = self.info["data_files_size_in_mb"] * MB
         roll = bool(cur.units) and cur.nbytes + cur.nbytes / cur.units * p.length >= limit
@@ -450,8 +384,8 @@ class DatasetWriter:
         return row, cur.plus(p.length, table_payload_bytes(table))
 
     def _place_video(
-        self, txn: Transaction, key: str, p: _Prepared, cur: _Cursor, updates: dict[str, _Update], info: dict
-    ) -> tuple[dict, _Cursor]:
+        self, txn: Transaction, key: str, p: _Prepared, cur: Cursor, updates: dict[str, _Update], info: dict
+    ) -> tuple[dict, Cursor]:
         """Encode camera `key` of the episode and route it to an mp4; returns its row fields and the cursor."""
         fps = info["fps"]
         tmp = txn.scratch(f"{key}/episode-{p.ep:06d}.mp4")
@@ -469,7 +403,7 @@ class DatasetWriter:
         }
         return fields, cur.plus(p.length, new_bytes)
 
-    def _place_meta(self, row: dict, p: _Prepared, cur: _Cursor, updates: dict[str, _Update]) -> _Cursor:
+    def _place_meta(self, row: dict, p: _Prepared, cur: Cursor, updates: dict[str, _Update]) -> Cursor:
         """Route the episode's metadata row (bookkeeping + per-episode stats) to an episodes file."""
         cur = cur.place(cur.nbytes >= self.info["data_files_size_in_mb"] * MB, self.info["chunks_size"])
         table = episode_row_table(episode_row(row, p.stats, cur.chunk, cur.file))
