@@ -1,4 +1,8 @@
-"""Spawned simulation workers end when their parent is killed instead of running on as orphans."""
+"""Spawned simulation workers end when their parent is killed instead of running on as orphans.
+
+The watcher thread only ever runs in child processes: started in the pytest process it would stay there
+(it cannot be stopped), and ending "this process" there would end the test run.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-
-from smolvla.envs.orphans import exit_with_parent
 
 PARENT = """
 import concurrent.futures as cf, multiprocessing, os, signal, sys, time
@@ -24,6 +27,20 @@ if __name__ == "__main__":
     time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGKILL)
 """
+# Watches the pid given as argv[1]; prints its threads if it is still running 0.3 s later.
+WATCHER = """
+import sys, threading, time
+from smolvla.envs.orphans import exit_with_parent
+exit_with_parent(int(sys.argv[1]), poll_s=0.01)
+time.sleep(0.3)
+print(sorted(t.name for t in threading.enumerate()), flush=True)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_watcher_in_pytest():
+    yield
+    assert not [t for t in threading.enumerate() if t.name == "exit-with-parent"], "watcher left in pytest"
 
 
 def _alive(pid: int) -> bool:
@@ -35,22 +52,34 @@ def _alive(pid: int) -> bool:
     return " Z " not in state and "zombie" not in state
 
 
+def _watch(parent_pid: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WATCHER, str(parent_pid)], capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_worker_exits_after_its_parent_is_killed():
     proc = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     worker = int(proc.stdout.readline())
     try:
-        assert proc.wait(timeout=60) == -9
+        assert proc.wait(timeout=60) == -signal.SIGKILL
         deadline = time.monotonic() + 10
         while _alive(worker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(worker), f"worker {worker} outlived its killed parent"
     finally:
         proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
         if _alive(worker):
             os.kill(worker, signal.SIGKILL)
 
 
 def test_watcher_leaves_a_process_with_its_parent_alone():
-    exit_with_parent(os.getppid(), poll_s=0.01)  # our parent (pytest's launcher) is alive: nothing happens
-    time.sleep(0.05)
+    result = _watch(os.getpid())  # the child's parent is this process, alive throughout
+    assert result.returncode == 0, result.stderr
+    assert "'exit-with-parent'" in result.stdout  # still watching, and the process ran on
+
+
+def test_watcher_ends_a_process_whose_parent_is_gone():
+    result = _watch(os.getpid() + 1_000_000)  # no longer its parent, as after a re-parenting
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
