@@ -57,6 +57,19 @@ def _tiny(args: list[str], tmp: Path, **values: str) -> list[str]:
     return out
 
 
+def test_every_documented_option_exists() -> None:
+    """Each `--option` the README gives a command (including the bracketed optional ones of serve and
+    demo, which the pipeline below does not run) is in that command's --help."""
+    from smolvla.cli.main import app
+
+    for name, args in readme_commands().items():
+        options = {a.strip("[]") for a in args if a.strip("[]").startswith("--")}
+        res = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        missing = sorted(o for o in options if o not in res.output)
+        assert not missing, f"README's `smolvla {name}` uses {missing}, absent from its --help"
+
+
 def test_python_example_is_the_readme_snippet() -> None:
     python = _blocks("python")
     assert python == [EXAMPLE.read_text()], "README's Python block must be examples/predict.py verbatim"
