@@ -293,6 +293,19 @@ def test_missing_state_file_and_normaliser_step(source, tiny_hf_dir: Path, tmp_p
         load_lerobot_policy(path)
 
 
+def test_malformed_checkpoint_json_is_named(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
+    (path / "policy_postprocessor.json").write_text('{"steps": {}}')
+    with pytest.raises(ValueError, match=r"policy_postprocessor.json: expected a JSON object whose 'steps' is a list"):
+        load_lerobot_policy(path)
+    (path / "config.json").write_text("[]")
+    with pytest.raises(ValueError, match=r"config.json: expected a JSON object \(LeRobot SmolVLAConfig\), got list"):
+        load_lerobot_policy(path)
+    (path / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing checkpoint file .*config.json"):
+        load_lerobot_policy(path)
+
+
 def test_inspect_lerobot_checkpoint(source, tiny_hf_dir: Path, tmp_path: Path) -> None:
     from smolvla.policy.inspect import inspect_checkpoint
 

@@ -32,10 +32,11 @@ class DatasetFormatError(ValueError):
     """A dataset on disk does not follow the LeRobotDataset format (message names the file/episode)."""
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file, turning a missing or malformed file into an error naming it."""
+def read_json(path: Path, what: str = "dataset file") -> Any:
+    """Parse a JSON file, turning a missing or malformed file into an error naming it; `what` the file is
+    (e.g. "checkpoint file") is said when it is missing. The one JSON reader of datasets and checkpoints."""
     if not path.is_file():
-        raise FileNotFoundError(f"missing dataset file {path}")
+        raise FileNotFoundError(f"missing {what} {path}")
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

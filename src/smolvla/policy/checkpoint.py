@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from smolvla.data.meta import read_json
 from smolvla.model.config import ModelConfig
 from smolvla.model.smolvla import SmolVLAModel
 from smolvla.policy.atomic_dir import atomic_dir
 from smolvla.policy.config import PolicyConfig
-from smolvla.policy.hf_backbone import read_json
 from smolvla.policy.keymaps import read_safetensors, strict_load
 from smolvla.policy.normalize import NormStats
 from smolvla.policy.policy import SmolVLAPolicy
@@ -82,7 +82,7 @@ def load_policy(
 def load_policy_config(path: str | Path) -> PolicyConfig:
     """Only the config of a directory written by `save_policy` (no weights read); errors name the file."""
     config_file = Path(path) / CONFIG_FILE
-    return PolicyConfig.from_dict(read_json(config_file), source=str(config_file))
+    return PolicyConfig.from_dict(read_json(config_file, "checkpoint file"), source=str(config_file))
 
 
 def uninitialised_model(cfg: ModelConfig) -> SmolVLAModel:

@@ -11,7 +11,6 @@ the others must be present and well-shaped (so a truncated or foreign file is ca
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from smolvla.data.meta import read_json
 from smolvla.model.config import ConnectorConfig, DecoderConfig, ModelConfig, VisionConfig, get_config
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.keymaps import HF_LM_HEAD, HF_PREFIXES, check_shape, read_safetensors, rename_prefixes, strict_load
@@ -34,15 +34,6 @@ KNOWN_BACKBONES: dict[str, str] = {"HuggingFaceTB/SmolVLM2-500M-Video-Instruct":
 _VISION_DEFAULTS = {"hidden_size": 1152, "intermediate_size": 3072, "num_hidden_layers": 12}
 _VISION_DEFAULTS |= {"num_attention_heads": 16, "image_size": 224, "patch_size": 32, "layer_norm_eps": 1e-6}
 _TEXT_REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"cannot parse JSON {path}: {e}") from e
 
 
 def model_config_from_hf(hf: dict[str, Any], num_vlm_layers: int, base: ModelConfig | None = None) -> ModelConfig:
@@ -144,7 +135,11 @@ def backbone_state_dict(path: str | Path, cfg: ModelConfig) -> dict[str, torch.T
 
 
 def load_backbone_config(path: str | Path, num_vlm_layers: int, base: ModelConfig | None = None) -> ModelConfig:
-    return model_config_from_hf(read_json(Path(path) / "config.json"), num_vlm_layers, base)
+    config_file = Path(path) / "config.json"
+    hf = read_json(config_file, "backbone file")
+    if not isinstance(hf, dict):
+        raise ValueError(f"{config_file}: expected a JSON object (SmolVLMConfig), got {type(hf).__name__}")
+    return model_config_from_hf(hf, num_vlm_layers, base)
 
 
 def load_backbone_weights(model: nn.Module, path: str | Path, cfg: ModelConfig) -> None:

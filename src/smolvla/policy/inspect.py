@@ -12,10 +12,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from smolvla.data.meta import read_json
 from smolvla.data.paths import confine
 from smolvla.policy.checkpoint import CONFIG_FILE, STATS_FILE, WEIGHTS_FILE, is_policy_dir, load_policy_config
-from smolvla.policy.hf_backbone import read_json
-from smolvla.policy.lerobot import NORM_MODULES, POST_FILE, PRE_FILE, policy_config_from_lerobot
+from smolvla.policy.lerobot import NORM_MODULES, POST_FILE, PRE_FILE, policy_config_from_lerobot, processor_steps
 from smolvla.policy.weight_checks import check_shapes, tensor_shapes
 
 
@@ -29,13 +29,15 @@ def inspect_checkpoint(path: str | Path) -> dict[str, Any]:
         stats = sorted(tensor_shapes(path / STATS_FILE))
         fmt = "smolvla"
     elif (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file():
-        config, _ = policy_config_from_lerobot(read_json(path / CONFIG_FILE), source=str(path / CONFIG_FILE))
+        config, _ = policy_config_from_lerobot(
+            read_json(path / CONFIG_FILE, "checkpoint file"), source=str(path / CONFIG_FILE)
+        )
         all_shapes = tensor_shapes(path / WEIGHTS_FILE)
         shapes = {k: v for k, v in all_shapes.items() if not k.startswith(NORM_MODULES)}
         stats = sorted(set(all_shapes) - set(shapes))
         for name in (PRE_FILE, POST_FILE):
             if (path / name).is_file():
-                for step in read_json(path / name).get("steps", []):
+                for step in processor_steps(path / name):
                     if "state_file" in step:
                         state_file = confine(path, step["state_file"], f"{path / name} state_file")
                         stats += [f"{step['state_file']}: {k}" for k in sorted(tensor_shapes(state_file))]

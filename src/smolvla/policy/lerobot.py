@@ -28,11 +28,12 @@ from typing import Any
 
 import torch
 
+from smolvla.data.meta import read_json
 from smolvla.data.paths import confine
 from smolvla.model.config import ExpertConfig, ModelConfig
 from smolvla.policy.checkpoint import uninitialised_model
 from smolvla.policy.config import PolicyConfig
-from smolvla.policy.hf_backbone import KNOWN_BACKBONES, known_backbone_config, load_backbone_config, read_json
+from smolvla.policy.hf_backbone import KNOWN_BACKBONES, known_backbone_config, load_backbone_config
 from smolvla.policy.keymaps import (
     LEROBOT_LM_HEAD,
     LEROBOT_PREFIXES,
@@ -112,7 +113,7 @@ def load_lerobot_policy(
         {"so100.buffer.": ""} for a checkpoint whose stats were saved under a dataset prefix.
     """
     path = Path(path)
-    raw_cfg = read_json(path / "config.json")
+    raw_cfg = read_json(path / "config.json", "checkpoint file")
     config, backbone_dir = policy_config_from_lerobot(raw_cfg, source=str(path / "config.json"))
     tensors = read_safetensors(path / "model.safetensors")
     buffers = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_MODULES)}
@@ -142,6 +143,8 @@ def lerobot_to_ours(tensors: dict[str, torch.Tensor], cfg: ModelConfig, source: 
 
 def policy_config_from_lerobot(raw: dict[str, Any], source: str = "config.json") -> tuple[PolicyConfig, Path | None]:
     """SmolVLAConfig dict -> (PolicyConfig, local backbone dir or None). Unsupported options are errors."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: expected a JSON object (LeRobot SmolVLAConfig), got {type(raw).__name__}")
     if raw.get("type", "smolvla") != "smolvla":
         raise ValueError(f"{source}: policy type is {raw.get('type')!r}, expected 'smolvla'")
     c = {**LEROBOT_DEFAULTS, **raw}
@@ -289,8 +292,7 @@ def read_lerobot_stats(
 def _processor_state(
     path: Path, filename: str, registry_name: str, config: PolicyConfig
 ) -> tuple[float, dict[str, torch.Tensor]]:
-    spec = read_json(path / filename)
-    steps = [s for s in spec.get("steps", []) if s.get("registry_name") == registry_name]
+    steps = [s for s in processor_steps(path / filename) if s.get("registry_name") == registry_name]
     if len(steps) != 1:
         raise ValueError(f"{path / filename}: expected one '{registry_name}' step, found {len(steps)}")
     step = steps[0]
@@ -310,6 +312,15 @@ def _processor_state(
     # The file name comes from the checkpoint: it must not make us read a file outside the checkpoint dir.
     state_file = confine(path, step["state_file"], f"{path / filename} '{registry_name}' state_file")
     return eps, read_safetensors(state_file)
+
+
+def processor_steps(path: Path) -> list[dict[str, Any]]:
+    """The "steps" of a LeRobot processor JSON (policy_preprocessor.json / policy_postprocessor.json)."""
+    spec = read_json(path, "checkpoint file")
+    steps = spec.get("steps", []) if isinstance(spec, dict) else None
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        raise ValueError(f"{path}: expected a JSON object whose 'steps' is a list of objects")
+    return steps
 
 
 def _check_processor_norm_map(norm_map: dict[str, str], config: PolicyConfig, source: str) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from smolvla.data.meta import DatasetMeta
+from smolvla.data.meta import DatasetMeta, read_json
 from smolvla.model.config import get_config
 from smolvla.policy.checkpoint import load_policy
 from smolvla.policy.config import PolicyConfig
-from smolvla.policy.hf_backbone import load_backbone_config, policy_from_backbone, read_json
+from smolvla.policy.hf_backbone import load_backbone_config, policy_from_backbone
 from smolvla.policy.lerobot import load_lerobot_policy, policy_config_from_lerobot
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.subword import train_task_tokenizer
@@ -110,7 +110,9 @@ def _backbone(init: InitConfig, metas: Sequence[DatasetMeta], seed: int) -> Smol
 
 def _lerobot(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPolicy:
     path = Path(str(init.path))
-    cfg, _ = policy_config_from_lerobot(read_json(path / "config.json"), source=str(path / "config.json"))
+    cfg, _ = policy_config_from_lerobot(
+        read_json(path / "config.json", "checkpoint file"), source=str(path / "config.json")
+    )
     for meta in metas:
         check_dataset_matches_policy(meta, cfg)
     policy = load_lerobot_policy(path)
