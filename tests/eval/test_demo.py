@@ -99,3 +99,21 @@ def test_recipe_end_to_end_tiny_budget(tmp_path):
     policy = load_policy(path)
     assert policy.config.model == demo_model_config()
     assert (tmp_path / "work" / "dataset" / "meta" / "info.json").is_file()
+
+
+def test_retrain_reports_progress_from_the_start(tmp_path, monkeypatch, caplog):
+    """`demo --retrain` says what it does at once, then shows the expert-data progress (here cut short)."""
+    import logging
+
+    def fake_generate(cfg, scratch, progress=None):
+        progress(1)
+        raise RuntimeError("expert stopped here")
+
+    monkeypatch.setattr("smolvla.envs.datagen.generate", fake_generate)
+    caplog.set_level(logging.INFO, logger="smolvla.eval.recipe")
+    result = CliRunner().invoke(app, ["demo", "--retrain", "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0].startswith(f"--retrain: running the demo recipe in {tmp_path / 'out'}")
+    assert "expert episodes (2 tasks):   1%" in result.stderr  # 1 of 80 episodes
+    assert "recipe 1/2: 80 scripted-expert episodes of button-press-topdown-v3, drawer-close-v3" in caplog.text
+    assert result.stderr.strip().splitlines()[-1].startswith("error: unexpected RuntimeError: expert stopped here")

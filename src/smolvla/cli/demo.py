@@ -81,6 +81,8 @@ def demo(
     workers: int = typer.Option(2, min=1, help="processes for expert data generation when training"),
 ) -> None:
     """Show a trained SmolVLA policy solving Meta-World tasks through the async inference engine."""
+    if retrain and not quick:  # say so before the imports and the simulator start-up (tens of seconds)
+        typer.echo(f"--retrain: running the demo recipe in {out / 'recipe'} (expert data, then training; minutes)")
     import torch
 
     from smolvla.cli.evaluate import print_summary
@@ -89,6 +91,7 @@ def demo(
     from smolvla.eval.recipe import DemoRecipe
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("smolvla.eval.recipe").setLevel(logging.INFO)  # the recipe's stages, when it trains
     start = time.monotonic()
     recipe = DemoRecipe()
     if quick:

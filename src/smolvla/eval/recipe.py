@@ -12,6 +12,7 @@ architectures by preset name only, so a non-preset size travels as a checkpoint)
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from smolvla.policy.normalize import NormStats
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.tokenizer import TaskTokenizer, build_byte_tokenizer
 from smolvla.types import ACTION, OBS_STATE
+
+logger = logging.getLogger(__name__)
 
 # Meta-World through `smolvla.envs.metaworld`: one 64x64 "corner2" camera, [hand xyz, gripper] state,
 # [dx, dy, dz, gripper] actions.
@@ -113,9 +116,12 @@ def train_config(recipe: DemoRecipe, dataset: Path, init_dir: Path, out_dir: Pat
     )
 
 
-def make_demo_dataset(recipe: DemoRecipe, root: Path, workers: int = 2) -> dict:
-    """Scripted-expert episodes of the recipe's tasks, written as a LeRobot dataset at `root`.
+def make_demo_dataset(recipe: DemoRecipe, root: Path, workers: int = 2, progress: bool = True) -> dict:
+    """Scripted-expert episodes of the recipe's tasks, written as a LeRobot dataset at `root`, with progress
+    bars on stderr (the first episodes take a while: worker processes start and import the simulator).
     Returns {env name: {"attempts", "successes"}}; raises if an expert fell short."""
+    from tqdm import tqdm
+
     from smolvla.envs.datagen import DatagenConfig, generate, iter_kept_episodes, scratch_dir, write_dataset
 
     cfg = DatagenConfig(
@@ -125,12 +131,16 @@ def make_demo_dataset(recipe: DemoRecipe, root: Path, workers: int = 2) -> dict:
         seed=recipe.seed,
         workers=workers,
     )
+    total = recipe.episodes_per_task * len(recipe.tasks)
     with scratch_dir() as scratch:
-        reports = generate(cfg, Path(scratch))
+        desc = f"expert episodes ({len(recipe.tasks)} tasks)"
+        with tqdm(total=total, desc=desc, unit="ep", disable=not progress) as bar:
+            reports = generate(cfg, Path(scratch), progress=bar.update)
         short = [name for name, r in reports.items() if len(r.kept) < recipe.episodes_per_task]
         if short:
             raise RuntimeError(f"scripted experts fell short of {recipe.episodes_per_task} episodes on {short}")
-        write_dataset(iter_kept_episodes(reports), root, robot_type="metaworld")
+        with tqdm(total=total, desc="writing dataset", unit="ep", disable=not progress) as bar:
+            write_dataset(iter_kept_episodes(reports), root, robot_type="metaworld", progress=bar.update)
     return {name: {"attempts": r.attempts, "successes": r.successes} for name, r in reports.items()}
 
 
@@ -142,9 +152,18 @@ def train_demo_policy(recipe: DemoRecipe, work_dir: Path, workers: int = 2) -> P
 
     work_dir.mkdir(parents=True, exist_ok=True)
     dataset = work_dir / "dataset"
-    if not (dataset / "meta" / "info.json").exists():
+    if (dataset / "meta" / "info.json").exists():
+        logger.info("recipe 1/2: expert data already in %s", dataset)
+    else:
+        logger.info(
+            "recipe 1/2: %d scripted-expert episodes of %s into %s (%d worker processes)",
+            recipe.episodes_per_task * len(recipe.tasks), ", ".join(recipe.tasks), dataset, workers,
+        )  # fmt: skip
         make_demo_dataset(recipe, dataset, workers)
     init_dir = write_init_checkpoint(work_dir / "init", seed=recipe.seed)
+    logger.info(
+        "recipe 2/2: %d training steps of batch %d into %s", recipe.train_steps, recipe.batch_size, work_dir / "train"
+    )
     result = main(train_config(recipe, dataset, init_dir, work_dir / "train"))
     if result.checkpoint is None:
         raise RuntimeError(f"training in {work_dir / 'train'} wrote no checkpoint")

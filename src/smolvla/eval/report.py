@@ -63,7 +63,18 @@ def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
 
 
 def plot_success(report: dict, path: Path) -> Path:
-    """Horizontal bars: success rate per task (and per group when present)."""
+    """Save `success_figure(report)` as a PNG at `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = success_figure(report)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def success_figure(report: dict):
+    """Horizontal bars: success rate per task (and per group when present), the overall rate as a dashed
+    line. The legend sits above the axes: inside them it would hide the end of some bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,7 +84,7 @@ def plot_success(report: dict, path: Path) -> Path:
     groups = report.get("per_group_success_rate", {})
     names = [n.split("/", 1)[-1] for n in tasks] + [f"[{g}]" for g in groups]
     values = [100 * s["success_rate"] for s in tasks.values()] + [100 * v for v in groups.values()]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.5))
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.8))
     colors = ["tab:blue"] * len(tasks) + ["tab:orange"] * len(groups)
     ax.barh(range(len(names)), values, color=colors)
     ax.set_yticks(range(len(names)), names, fontsize=8)
@@ -82,8 +93,6 @@ def plot_success(report: dict, path: Path) -> Path:
     overall = 100 * report["overall"]["success_rate"]
     ax.axvline(overall, color="k", ls="--", lw=1, label=f"overall {overall:.1f}%")
     ax.set_xlabel("success rate (%)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, borderaxespad=0.2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
