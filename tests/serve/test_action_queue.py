@@ -9,6 +9,7 @@ from smolvla.serve.action_queue import (
     AGGREGATORS,
     TimedAction,
     action_bounds,
+    chunk_problem,
     chunk_to_timed,
     get_aggregator,
     latency_budget_s,
@@ -161,3 +162,24 @@ def test_action_bounds_validation() -> None:
         action_bounds([0.0, 2.0], [1.0, 1.0], 2)
     with pytest.raises(ValueError, match="NaN-free"):
         action_bounds([0.0, np.nan], [1.0, 1.0], 2)
+
+
+def test_chunk_problem_names_why_a_chunk_is_refused() -> None:
+    ok = np.zeros((4, 2), np.float32)
+    assert chunk_problem(7, 12, ok, sent_timestep=12, max_rows=4, action_dim=2) is None
+    assert chunk_problem(7, 9_000_032, ok, 12, 4, 2) == (
+        "bad_timestep",
+        "chunk for observation 7 starts at timestep 9000032, but answers timestep 12",
+    )
+    assert chunk_problem(7, 0, ok, None, 4, 2) == (
+        "bad_timestep",
+        "chunk for observation 7 starts at timestep 0, but answers an observation this client never sent",
+    )
+    assert chunk_problem(7, 12, np.zeros((5, 2), np.float32), 12, 4, 2) == (
+        "bad_chunk",
+        "chunk of shape [5, 2]; expected at most [4, 2]",
+    )
+    assert chunk_problem(7, 12, ok, 12, 4, 3)[0] == "bad_chunk"
+    nan = ok.copy()
+    nan[3, 1] = np.nan
+    assert chunk_problem(7, 12, nan, 12, 4, 2) == ("non_finite_action", "chunk for observation 7 holds NaN or inf")

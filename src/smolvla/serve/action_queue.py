@@ -114,6 +114,23 @@ def pop_next(queue: Sequence[TimedAction], next_timestep: int) -> tuple[TimedAct
     return head, list(queue[1:])
 
 
+def chunk_problem(
+    obs_id: int, timestep: int, actions: np.ndarray, sent_timestep: int | None, max_rows: int, action_dim: int
+) -> tuple[str, str] | None:
+    """Why a received chunk float32[n, action_dim] must not be executed, as (error code, message); None if
+    it may be merged. `sent_timestep`: the timestep stamped on the observation `obs_id` this client sent
+    (None if it sent none that is still unanswered); a chunk must start there, the client's own clock."""
+    if sent_timestep is None or timestep != sent_timestep:
+        sent = "an observation this client never sent" if sent_timestep is None else f"timestep {sent_timestep}"
+        return "bad_timestep", f"chunk for observation {obs_id} starts at timestep {timestep}, but answers {sent}"
+    rows, dim = actions.shape
+    if dim != action_dim or rows > max_rows:
+        return "bad_chunk", f"chunk of shape {[rows, dim]}; expected at most [{max_rows}, {action_dim}]"
+    if not np.isfinite(actions).all():
+        return "non_finite_action", f"chunk for observation {obs_id} holds NaN or inf"
+    return None
+
+
 def action_bounds(low: object, high: object, action_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
     """A robot's declared action range as float32[action_dim] arrays (None when it declares none).
 

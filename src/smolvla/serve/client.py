@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 from smolvla.serve.action_queue import (
     TimedAction,
     action_bounds,
+    chunk_problem,
     chunk_to_timed,
     get_aggregator,
     latency_budget_s,
@@ -277,29 +278,16 @@ class RobotClient:
             if msg.code in STOP_CODES and self._stop is None:
                 self._stop = ServerRefused(msg.code, msg.message)
 
-    def _refuse_chunk(self, code: str, message: str) -> None:
-        log.error("refused a chunk from the server (holding instead): %s", message)
-        self._count_error(code, message)
-
     def _on_actions(self, msg: Actions, sent_timestep: int | None) -> None:
         if msg.episode != self.episode:
             log.debug("dropping chunk for episode %d (now %d)", msg.episode, self.episode)
             return
-        rows, dim = msg.actions.shape
-        if sent_timestep is None or msg.timestep != sent_timestep:
-            # The chunk must start at the timestep of the observation it answers: the client's own clock.
-            sent = "an observation this client never sent" if sent_timestep is None else f"timestep {sent_timestep}"
-            return self._refuse_chunk(
-                "bad_timestep",
-                f"chunk for observation {msg.obs_id} starts at timestep {msg.timestep}, but answers {sent}",
-            )
-        if dim != self.robot.action_dim or self.welcome is None or rows > self.welcome.chunk_size:
-            limit = self.welcome.chunk_size if self.welcome is not None else 0
-            return self._refuse_chunk(
-                "bad_chunk", f"chunk of shape {[rows, dim]}; expected at most [{limit}, {self.robot.action_dim}]"
-            )
-        if not np.isfinite(msg.actions).all():
-            return self._refuse_chunk("non_finite_action", f"chunk for observation {msg.obs_id} holds NaN or inf")
+        limit = self.welcome.chunk_size if self.welcome is not None else 0
+        problem = chunk_problem(msg.obs_id, msg.timestep, msg.actions, sent_timestep, limit, self.robot.action_dim)
+        if problem is not None:
+            log.error("refused a chunk from the server (holding instead): %s", problem[1])
+            self._count_error(*problem)
+            return
         self._consecutive_errors = 0
         actions = msg.actions
         if self.config.mode == "sync" and self.welcome is not None:
