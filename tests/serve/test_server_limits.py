@@ -89,18 +89,27 @@ def test_a_non_finite_chunk_goes_to_no_one_and_the_other_client_of_the_batch_is_
     run(body())
 
 
-def test_a_state_of_3e38_through_the_real_policy_is_refused_not_sent() -> None:
-    async def body() -> None:
-        server = await _start(_tiny_policy())
-        robot = ReachingRobot(seed=0)
-        ws, _ = await raw_session(server.port, robot_hello(robot))
-        await ws.send(pack(_with_state(robot_observation(robot, obs_id=1), 3e38, index=2).to_wire()))
+@pytest.mark.parametrize("fault", ["state_3e38", "nan_weights"])
+def test_the_real_policys_non_finite_chunks_are_refused_not_sent(fault: str) -> None:
+    policy = _tiny_policy()
+    obs = robot_observation(ReachingRobot(seed=0), obs_id=1)
+    if fault == "state_3e38":
+        obs = _with_state(obs, 3e38, index=2)  # finite, but (3e38 - mean) / 0.66 overflows float32
+    else:
+        with torch.no_grad():
+            policy.model.action_out_proj.bias[0] = float("nan")
+
+    async def body():
+        server = await _start(policy)
+        ws, _ = await raw_session(server.port, robot_hello(ReachingRobot()))
+        await ws.send(pack(obs.to_wire()))
         reply = await recv_message(ws, timeout=10)
         await ws.close()
         await server.stop()
-        assert isinstance(reply, Error) and reply.code == "non_finite_action"
+        return reply
 
-    run(body(), timeout=30)
+    reply = run(body(), timeout=30)
+    assert isinstance(reply, Error) and (reply.code, reply.obs_id) == ("non_finite_action", 1)
 
 
 def test_one_clients_untokenisable_task_does_not_fail_the_batch() -> None:
