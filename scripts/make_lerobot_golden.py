@@ -14,7 +14,7 @@ with seeded random weights, then runs it in fp32 on fixed inputs that exercise t
 has an absent camera, element 0 has 3 padded language tokens): `sample_actions` from fixed noise (10 Euler
 steps) and `forward` (the unreduced flow-matching loss) at fixed times.
 
-Output (default tests/fixtures/lerobot_smolvla_golden.safetensors, ~0.9 MB, plus a .json sidecar):
+Output (default tests/fixtures/lerobot_smolvla_golden.safetensors, 1 MB, plus a .json sidecar):
     weights.<LeRobot key>  float16  every parameter of VLAFlowMatching except the unused lm_head, under
                                     LeRobot's checkpoint names ("model." + state_dict key). The weights are
                                     drawn, rounded to float16, and LeRobot runs in fp32 on exactly these
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 import types
@@ -162,8 +163,7 @@ def main() -> None:
         "torch_version": torch.__version__,
         "transformers_version": metadata.version("transformers"),
         "lerobot_code": "lerobot.policies.smolvla.modeling_smolvla.VLAFlowMatching (fp32, CPU)",
-        "command": f"SMOLVLA_LEROBOT_SRC=<lerobot 0.6.1 wheel>:<deps> python scripts/make_lerobot_golden.py"
-        f" --out {args.out.resolve().relative_to(ROOT) if args.out.resolve().is_relative_to(ROOT) else args.out}",
+        "command": "SMOLVLA_LEROBOT_SRC=<lerobot 0.6.1 wheel>:<its deps> " + shlex.join(["python", *sys.argv]),
         "seed": SEED,
         "lerobot_config": LEROBOT_CONFIG,
         "backbone_config": TINY_SMOLVLM_CONFIG,
