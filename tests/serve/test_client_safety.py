@@ -172,3 +172,10 @@ def test_a_busy_server_is_retried_not_fatal() -> None:
         assert stats.chunks >= 1 and robot.camera_shapes == {CAM: (32, 32, 3)}
 
     run(body())
+
+
+def test_client_config_refuses_a_task_over_the_protocol_limit() -> None:
+    with pytest.raises(ValueError, match=r"task is 2000 bytes \(UTF-8\), over the protocol's limit of 1024"):
+        ClientConfig(uri="ws://127.0.0.1:1", task="x" * 2000)
+    with pytest.raises(ValueError, match="max_consecutive_errors must be >= 1, got 0"):
+        ClientConfig(uri="ws://127.0.0.1:1", task="t", max_consecutive_errors=0)

@@ -83,10 +83,9 @@ class ClientConfig:
         if not self.uri.startswith(("ws://", "wss://")):
             raise ValueError(f"uri must start with ws:// or wss://, got {self.uri!r}")
         get_aggregator(self.aggregate)
-        if len(self.task.encode("utf-8")) > MAX_TASK_BYTES:
-            raise ValueError(
-                f"task is {len(self.task.encode('utf-8'))} bytes (UTF-8), over the protocol's {MAX_TASK_BYTES}"
-            )
+        size = len(self.task.encode("utf-8"))
+        if size > MAX_TASK_BYTES:
+            raise ValueError(f"task is {size} bytes (UTF-8), over the protocol's limit of {MAX_TASK_BYTES}")
         if self.max_consecutive_errors < 1:
             raise ValueError(f"max_consecutive_errors must be >= 1, got {self.max_consecutive_errors}")
 
