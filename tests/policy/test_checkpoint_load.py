@@ -80,7 +80,7 @@ def test_enlarged_config_fails_before_allocating(saved: Path, tmp_path: Path, mo
     """A decoder MLP of 1e9 would be ~3 TB of weights: the header check names the tensor and both shapes."""
     _no_allocation(monkeypatch)
     bad = _with_config(saved, tmp_path, _decoder(mlp=10**9))
-    with pytest.raises(ValueError, match=r"model.safetensors \(header checked against the config\)") as e:
+    with pytest.raises(ValueError, match=r"model.safetensors: weights do not match the model; shape mismatches") as e:
         SmolVLAPolicy.from_pretrained(bad)
     assert "text.layers.0.mlp.gate_proj.weight: expected (1000000000, 64), got (128, 64)" in str(e.value)
     result = CliRunner().invoke(app, ["inspect-checkpoint", str(bad)])
@@ -124,3 +124,18 @@ def test_non_finite_weights_are_refused_naming_the_tensor(saved: Path, tmp_path:
 def test_valid_checkpoint_still_loads(saved: Path) -> None:
     policy = SmolVLAPolicy.from_pretrained(saved)
     assert all(torch.isfinite(p).all() for p in policy.model.parameters())
+
+
+def test_lerobot_checkpoint_with_nan_weights_is_refused(tiny_hf_dir: Path, tmp_path: Path) -> None:
+    from lerobot_fixture import write_lerobot_checkpoint
+    from test_lerobot import _source_policy, lerobot_config
+
+    from smolvla.policy.lerobot import load_lerobot_policy
+
+    source = _source_policy(tiny_hf_dir)
+    path = write_lerobot_checkpoint(source, tmp_path / "c", lerobot_config(tiny_hf_dir))
+    weights = load_file(str(path / "model.safetensors"))
+    weights["model.action_out_proj.bias"][1] = float("nan")
+    save_file(weights, str(path / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"model.safetensors: non-finite weights .* action_out_proj.bias \(1 of"):
+        load_lerobot_policy(path)

@@ -45,6 +45,7 @@ from smolvla.policy.keymaps import (
 from smolvla.policy.normalize import NormStats
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.tokenizer import TaskTokenizer
+from smolvla.policy.weight_checks import check_finite, check_shapes
 from smolvla.types import ACTION, OBS_IMAGES_PREFIX, OBS_STATE
 
 logger = logging.getLogger(__name__)
@@ -120,8 +121,12 @@ def load_lerobot_policy(
     eps, stats = read_lerobot_stats(path, config, buffers, stats_rename or {})
     config = replace(config, norm_eps=eps)
     tokenizer = _resolve_tokenizer(tokenizer_path, (path, backbone_dir), config)
+    weights = lerobot_to_ours(tensors, config.model, str(path / "model.safetensors"))
+    check_finite(weights, str(path / "model.safetensors"))
+    # Names and shapes before the model is allocated: a config that does not fit fails without a big allocation.
+    check_shapes(config.model, {k: v.shape for k, v in weights.items()}, str(path / "model.safetensors"))
     policy = SmolVLAPolicy(config, stats, tokenizer, model=uninitialised_model(config.model))
-    strict_load(policy.model, lerobot_to_ours(tensors, config.model, str(path / "model.safetensors")), str(path))
+    strict_load(policy.model, weights, str(path))
     return policy.to(device=device, dtype=dtype)
 
 

@@ -56,8 +56,8 @@ def model_skeleton(cfg: ModelConfig) -> SmolVLAModel:
 def check_shapes(cfg: ModelConfig, shapes: Mapping[str, Sequence[int]], source: str) -> None:
     """Raise ValueError unless `shapes` ({name: shape}, our key names) are exactly the model `cfg` implies.
 
-    The message lists missing and unexpected names and each mismatch as `name: expected (config), got
-    (file)`, as loading would, but nothing of the model's size is allocated.
+    The message (`keymaps.strict_load`'s) lists missing and unexpected names and each mismatch as
+    `name: expected (config), got (file)`, but nothing of the model's size is allocated.
     """
     # Each transformer layer holds at least one tensor: a layer count beyond the file's tensor count is
     # refused before even the skeleton is built (a huge count would take minutes on the meta device too).
@@ -68,7 +68,7 @@ def check_shapes(cfg: ModelConfig, shapes: Mapping[str, Sequence[int]], source: 
             f"decoder.layers={cfg.decoder.layers}, twice with the expert) but the file holds {len(shapes)} tensors"
         )
     header = {name: torch.empty(tuple(shape), device="meta") for name, shape in shapes.items()}
-    strict_load(model_skeleton(cfg), header, f"{source} (header checked against the config)")
+    strict_load(model_skeleton(cfg), header, source)
 
 
 def check_finite(tensors: Mapping[str, torch.Tensor], source: str) -> None:
