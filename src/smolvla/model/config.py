@@ -158,8 +158,8 @@ class ModelConfig:
     min_period: float = 4e-3
     max_period: float = 4.0
     # RoPE wavelength SmolVLA applies in its joint VLM+expert layers. LeRobot's `apply_rope` uses its
-    # default 10,000 for both, not the backbone's `decoder.rope_theta` (100,000, which a plain SmolLM2
-    # forward would use); we match LeRobot so its checkpoints reproduce.
+    # default 10,000 for both, not the backbone's `rope_theta` (100,000, which a plain SmolLM2 forward
+    # would use, so DecoderConfig does not keep it); we match LeRobot so its checkpoints reproduce.
     rope_wavelength: float = 10_000.0
     attention: Literal["sdpa", "eager"] = "sdpa"
 
