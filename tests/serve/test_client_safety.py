@@ -12,6 +12,7 @@ import websockets
 from serve_helpers import CAM, ScriptedPolicy, run
 from websockets.asyncio.server import serve
 
+from smolvla.serve.action_queue import AGGREGATORS
 from smolvla.serve.client import ClientConfig, RobotClient, ServerRefused
 from smolvla.serve.codec import encode_array, pack, unpack
 from smolvla.serve.protocol import Actions, Error, Welcome
@@ -179,3 +180,13 @@ def test_client_config_refuses_a_task_over_the_protocol_limit() -> None:
         ClientConfig(uri="ws://127.0.0.1:1", task="x" * 2000)
     with pytest.raises(ValueError, match="max_consecutive_errors must be >= 1, got 0"):
         ClientConfig(uri="ws://127.0.0.1:1", task="t", max_consecutive_errors=0)
+
+
+def test_a_non_finite_action_made_by_aggregation_is_skipped_at_the_last_gate(monkeypatch) -> None:
+    # Chunks are finite, but a (custom) aggregator turns every overlapping action into NaN: the gate just
+    # before send_action skips those timesteps and holds, so the robot still never sees a NaN.
+    monkeypatch.setitem(AGGREGATORS, "broken", lambda old, new: old * np.nan)
+    robot, stats, _ = run(_episode(lambda obs, n: [_chunk(obs, 0.5)], aggregate="broken", g=1.0))
+    assert _all_finite_and_in_range(robot) and stats.executed > 0
+    assert stats.error_codes.get("non_finite_action", 0) >= 1
+    assert stats.executed_timesteps == sorted(set(stats.executed_timesteps))  # skipped, never replayed
