@@ -158,3 +158,9 @@ def test_train_help_fits_80_columns_and_lists_the_choices():
     assert f"--model-preset [{'|'.join(MODEL_PRESETS)}]" in text
     assert "--freeze [vision_frozen|expert_only|full]" in text and "--device [cpu|cuda|cuda:N|mps]" in text
     assert "…" not in text  # no option text cut off
+
+
+def test_bare_command_shows_the_help_not_an_error():
+    result = runner.invoke(app, [])
+    assert "Usage: " in result.output and "Commands:" in result.output and "tasks" in result.output
+    assert "error:" not in result.output

@@ -24,7 +24,7 @@ def datagen(
         None,
         "--tasks",
         help="Meta-World set (mt10, mt50, easy, medium, hard, very_hard) or comma-separated task names "
-        "[default: mt10 for metaworld, pick-place for so101]",
+        "[default: mt10 for metaworld, pick-place for so101]; `smolvla tasks` lists them",
     ),
     episodes: int = typer.Option(50, "--episodes", min=1, help="successful episodes to keep per task"),
     image_size: int = typer.Option(64, "--image-size", min=8, help="square camera image size in pixels"),

@@ -20,9 +20,13 @@ import typer
 from typer.core import TyperGroup
 
 try:  # recent typers parse with their own copy of click; older ones use click itself
-    from typer._click.exceptions import ClickException
+    from typer._click import exceptions as _click_errors
 except ImportError:
-    from click.exceptions import ClickException
+    from click import exceptions as _click_errors
+
+ClickException = _click_errors.ClickException
+# Raised (click >= 8.2) for a bare `smolvla`: its message is the help text, shown as it is.
+NoArgsIsHelpError = getattr(_click_errors, "NoArgsIsHelpError", ())
 
 # Errors that code raises on purpose for bad input (paths, files, values, missing optional packages, refused
 # connections): their message is the whole story. Anything else is a bug or an environment failure, reported
@@ -70,6 +74,9 @@ def describe(error: BaseException) -> tuple[str, int]:
 
 def report(error: BaseException, debug: bool) -> int:
     """Print `error` as `error: ...` on stderr (after its traceback when `debug`); returns the exit code."""
+    if isinstance(error, NoArgsIsHelpError):
+        error.show()
+        return error.exit_code
     message, code = describe(error)
     if debug and not isinstance(error, ClickException | typer.Abort):
         traceback.print_exception(error, file=sys.stderr)
