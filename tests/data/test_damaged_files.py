@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from data_helpers import episode_arrays, write_dataset
@@ -153,3 +154,57 @@ def test_episode_index_columns_must_be_integers(ds):
     pq.write_table(table.set_column(i, "data/file_index", table.column(i).cast("float64")), ds / EPISODES)
     with pytest.raises(DatasetFormatError, match=r"meta/episodes: columns \['data/file_index \(float64\)'\] must hold"):
         LeRobotDataset(ds)
+
+
+# -- data files that do not match their metadata ---------------------------------------------------------------------
+DATA = "data/chunk-000/file-000.parquet"
+
+
+def _edit_data(root: Path, change) -> None:
+    table = pq.read_table(root / DATA)
+    pq.write_table(change(table), root / DATA)
+
+
+def _set_column(name: str, values):
+    return lambda t: t.set_column(t.column_names.index(name), name, pa.array(values(len(t))))
+
+
+DATA_DAMAGE = {
+    "missing-column": (
+        lambda t: t.drop_columns(["action"]),
+        r"file-000.parquet: features \['action'\] declared in info.json are missing from the file",
+    ),
+    "text-column": (
+        _set_column("action", lambda n: [str(i) for i in range(n)]),
+        r"file-000.parquet: feature 'action' should hold numbers of shape \[6\] per frame \(info.json\), got object",
+    ),
+    "unknown-episode": (
+        _set_column("episode_index", lambda n: [9] * n),
+        r"file-000.parquet: episode_index 9 has 11 rows; episodes metadata: no such episode",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DATA_DAMAGE))
+def test_stats_name_the_data_file_that_does_not_match(ds, case):
+    change, match = DATA_DAMAGE[case]
+    _edit_data(ds, change)
+    before = _files(ds)
+    with pytest.raises(DatasetFormatError, match=match):
+        write_dataset_stats(ds)
+    assert _files(ds) == before
+
+
+def test_resume_refuses_a_data_file_missing_a_feature(ds):
+    change, match = DATA_DAMAGE["missing-column"]
+    _edit_data(ds, change)
+    with pytest.raises(DatasetFormatError, match=match):
+        DatasetWriter.resume(ds)
+
+
+def test_appending_to_a_data_file_of_other_column_types_writes_nothing(ds):
+    _edit_data(ds, DATA_DAMAGE["text-column"][0])
+    writer, before = DatasetWriter.resume(ds), _files(ds)
+    with pytest.raises(DatasetFormatError, match=r"file-000.parquet: row group 0 does not fit the columns of the new"):
+        writer.add_episode(episode_arrays(4, 2), task="t")
+    assert _files(ds) == before and not (ds / ".staging").exists()

@@ -73,7 +73,12 @@ def read_cursors(root: Path, info: dict) -> tuple[Cursor, Cursor, dict[str, Curs
         )
     meta = Cursor(last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], len(rows), meta_size)
     chunk, file = last["data/chunk_index"], last["data/file_index"]
-    data_md = read_parquet_metadata(root / DATA_PATH.format(chunk_index=chunk, file_index=file))
+    data_path = root / DATA_PATH.format(chunk_index=chunk, file_index=file)
+    data_md = read_parquet_metadata(data_path)
+    stored = set(data_md.schema.to_arrow_schema().names)
+    missing = [k for k, f in info["features"].items() if f["dtype"] != "video" and k not in stored]
+    if missing:  # new row groups would not fit the file
+        raise DatasetFormatError(f"{data_path}: features {missing} declared in info.json are missing from the file")
     data = Cursor(chunk, file, data_md.num_rows, payload_bytes(data_md))
     videos = {}
     for key in video_keys:

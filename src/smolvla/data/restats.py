@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from smolvla.data.commit import Transaction
 from smolvla.data.images import ImageColumn, check_image_column
 from smolvla.data.lock import DatasetLock
-from smolvla.data.meta import column_to_numpy, load_meta, read_json, read_parquet
+from smolvla.data.meta import DatasetFormatError, column_to_numpy, load_meta, read_json, read_parquet
 from smolvla.data.stats import aggregate_stats, downsample_for_stats, image_stats, sample_frame_indices, vector_stats
 from smolvla.data.video import close_readers, decode_frames
 
@@ -53,6 +53,28 @@ def _image_feature_stats(column: ImageColumn, ep: int, rows: np.ndarray) -> dict
     return image_stats(np.stack([downsample_for_stats(f) for f in frames]))
 
 
+def _numeric_columns(meta, table, path: Path, numeric: list[str]) -> dict[str, np.ndarray]:
+    """The numeric feature columns of one data file, checked against info.json and the episodes metadata."""
+    missing = [k for k in numeric + meta.image_keys if k not in table.column_names]
+    if missing:
+        raise DatasetFormatError(f"{path}: features {missing} declared in info.json are missing from the file")
+    cols = {k: column_to_numpy(table, k, path) for k in numeric}
+    for k, col in cols.items():
+        shape = list(meta.features[k]["shape"])
+        if col.dtype.kind not in "biuf" or list(col.shape[1:]) not in (shape, [] if shape == [1] else shape):
+            raise DatasetFormatError(
+                f"{path}: feature {k!r} should hold numbers of shape {shape} per frame (info.json), got "
+                f"{col.dtype}{list(col.shape[1:])}"
+            )
+    eps = meta.episodes
+    for ep in np.unique(cols["episode_index"]).tolist():
+        rows = int((cols["episode_index"] == ep).sum())
+        if not 0 <= ep < meta.total_episodes or rows != int(eps["length"][ep]):
+            expected = f"{int(eps['length'][ep])} frames" if 0 <= ep < meta.total_episodes else "no such episode"
+            raise DatasetFormatError(f"{path}: episode_index {ep} has {rows} rows; episodes metadata: {expected}")
+    return cols
+
+
 def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[dict], dict]:
     """(per-episode stats, dataset stats) recomputed from the files of the dataset at `root`."""
     meta = load_meta(root)
@@ -60,8 +82,8 @@ def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[
     per_ep: list[dict] = [{} for _ in range(meta.total_episodes)]
     for rel in sorted(set(meta.episodes["data_path"].tolist())):
         table = read_parquet(meta.root / rel)
-        ep_col = column_to_numpy(table, "episode_index", meta.root / rel)
-        cols = {k: column_to_numpy(table, k, meta.root / rel) for k in numeric}
+        cols = _numeric_columns(meta, table, meta.root / rel, numeric)
+        ep_col = cols["episode_index"]
         images = _image_columns(meta, table, meta.root / rel) if cameras else {}
         for ep in np.unique(ep_col):
             rows = ep_col == ep
@@ -70,6 +92,9 @@ def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[
                 per_ep[int(ep)][k] = vector_stats(values)
             for k, column in images.items():
                 per_ep[int(ep)][k] = _image_feature_stats(column, int(ep), np.nonzero(rows)[0])
+    absent = [ep for ep, stats in enumerate(per_ep) if not stats]
+    if absent:
+        raise DatasetFormatError(f"{meta.root}: episodes {absent[:10]} have no frames in the data files they name")
     if cameras:
         for ep in range(meta.total_episodes):
             for key in meta.video_keys:

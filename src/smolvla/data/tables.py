@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smolvla.data.images import HF_IMAGE_FEATURE, image_struct_array
+from smolvla.data.meta import DatasetFormatError
 
 
 def _arrow_column(values: np.ndarray, feat: dict) -> pa.Array:
@@ -70,11 +71,27 @@ def write_row_groups(path: Path, existing: Path | None, new: Sequence[pa.Table])
     schema = new[0].schema
     with pq.ParquetWriter(path, schema, **_PARQUET_OPTIONS) as writer:
         if existing is not None:
-            old = pq.ParquetFile(existing)
-            for i in range(old.num_row_groups):
-                writer.write_table(old.read_row_group(i).cast(schema))
+            for i, group in enumerate(_row_groups(existing)):
+                try:
+                    group = group.cast(schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
+                    raise DatasetFormatError(
+                        f"{existing}: row group {i} does not fit the columns of the new rows, {schema.names} "
+                        f"({type(e).__name__}: {e})"
+                    ) from e
+                writer.write_table(group)
         for table in new:
             writer.write_table(table.cast(schema))
+
+
+def _row_groups(path: Path):
+    """The row groups of an existing parquet file, one table at a time (a damaged file: an error naming it)."""
+    try:
+        source = pq.ParquetFile(path)
+        for i in range(source.num_row_groups):
+            yield source.read_row_group(i)
+    except (pa.ArrowException, OSError) as e:
+        raise DatasetFormatError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from e
 
 
 def payload_bytes(metadata: pq.FileMetaData) -> int:
