@@ -27,8 +27,9 @@ def _error_line(result) -> str:
     return lines[0]
 
 
-def test_a_folder_that_is_not_a_dataset_is_one_line(tmp_path):
-    result = runner.invoke(app, ["stats", str(tmp_path)])
+@pytest.mark.parametrize("command", [["stats", "{dir}"], ["train", "--dataset", "{dir}", "--steps", "1"]])
+def test_a_folder_that_is_not_a_dataset_is_one_line(tmp_path, command):
+    result = runner.invoke(app, [a.format(dir=tmp_path) for a in command])
     assert result.exit_code == 1
     line = _error_line(result)
     assert str(tmp_path) in line and "info.json" in line
