@@ -10,7 +10,6 @@ naming what was expected and what came, not 40-150 lines of stack frames. `smolv
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -42,12 +41,8 @@ _state = {"debug": False}
 
 
 def set_debug(enabled: bool) -> None:
-    """Called by the root callback for `--debug`; also on when SMOLVLA_DEBUG is set (see `ErrorReportingGroup`)."""
+    """Called by the root callback with the value of `--debug` (or of SMOLVLA_DEBUG)."""
     _state["debug"] = enabled
-
-
-def _env_debug() -> bool:
-    return os.environ.get("SMOLVLA_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def one_line(message: str) -> str:
@@ -99,7 +94,7 @@ class ErrorReportingGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        set_debug(_env_debug())
+        set_debug(False)  # until the root callback has read --debug / SMOLVLA_DEBUG (usage errors need no traceback)
         args = list(sys.argv[1:] if args is None else args)
         if DEBUG_FLAG in args[1:]:  # `smolvla stats DIR --debug` means `smolvla --debug stats DIR`
             args.remove(DEBUG_FLAG)
