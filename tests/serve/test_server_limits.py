@@ -60,6 +60,21 @@ class NanForHugeStates(ScriptedPolicy):
         return chunk
 
 
+class Float64Predictor:
+    """A predictor returning float64 chunks, one of them finite in float64 but beyond float32's range."""
+
+    def __init__(self, runner: PolicyRunner) -> None:
+        self.runner, self.spec = runner, runner.spec
+
+    def check_task(self, task: str) -> None:
+        self.runner.check_task(task)
+
+    def predict(self, images: dict, state: np.ndarray, tasks: list[str]) -> np.ndarray:
+        chunk = self.runner.predict(images, state, tasks).astype(np.float64)
+        chunk[0, 0, 0] = 1e300
+        return chunk
+
+
 def _with_state(obs, value: float, index: int = 0):
     state = obs.state.copy()
     state[index] = value
@@ -87,6 +102,22 @@ def test_a_non_finite_chunk_goes_to_no_one_and_the_other_client_of_the_batch_is_
         await server.stop()
 
     run(body())
+
+
+def test_a_float64_chunk_that_overflows_float32_is_refused() -> None:
+    async def body():
+        server = PolicyServer(Float64Predictor(PolicyRunner(ScriptedPolicy())), ServerConfig(port=0))
+        await server.start()
+        robot = ReachingRobot()
+        ws, _ = await raw_session(server.port, robot_hello(robot))
+        await ws.send(pack(robot_observation(robot).to_wire()))
+        reply = await recv_message(ws)
+        await ws.close()
+        await server.stop()
+        return reply
+
+    reply = run(body())
+    assert isinstance(reply, Error) and reply.code == "non_finite_action"
 
 
 @pytest.mark.parametrize("fault", ["state_3e38", "nan_weights"])

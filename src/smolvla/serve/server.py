@@ -313,7 +313,10 @@ class PolicyServer:
         elapsed = time.monotonic() - start
         self.forward_batch_sizes.append(len(group))
         # Checked per client: a non-finite chunk (NaN weights, a state far outside the normalisation stats)
-        # is refused to its client only; no NaN or inf ever goes on the wire to a robot.
+        # is refused to its client only; no NaN or inf ever goes on the wire to a robot. Checked after the
+        # cast to the wire's float32, which turns a float64 beyond its range into inf.
+        with np.errstate(over="ignore"):  # an overflow is refused just below, not warned about
+            chunks = np.asarray(chunks, dtype=np.float32)
         finite = np.isfinite(chunks).all(axis=(1, 2))
         for i, item in enumerate(group):
             if not finite[i]:
@@ -328,7 +331,7 @@ class PolicyServer:
                 obs_id=item.obs.obs_id,
                 episode=item.obs.episode,
                 timestep=item.obs.timestep,
-                actions=np.ascontiguousarray(chunks[i], dtype=np.float32),
+                actions=np.ascontiguousarray(chunks[i]),
                 sent_at=item.obs.sent_at,
                 inference_s=elapsed,
                 batch_size=len(group),
