@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from data_helpers import episode_arrays, write_dataset
+from data_helpers import episode_arrays, features_for, write_dataset
 
 from smolvla.data import DatasetFormatError, DatasetWriter, LeRobotDataset, VideoEncoding
 from smolvla.data.encode import encode_video
@@ -100,6 +100,18 @@ DAMAGE = {
         lambda r: (r / "meta/stats.json").write_text("[]"),
         r"meta/stats.json: expected an object \{feature: \{stat: values\}\}, got \[\]",
     ),
+    "stats-text": (
+        lambda r: (r / "meta/stats.json").write_text(json.dumps({"action": {"mean": ["a", "b"]}})),
+        r"meta/stats.json: action/mean must be numbers, got \['a', 'b'\]",
+    ),
+    "feature-dtype": (
+        lambda r: _edit_info(
+            r,
+            features=json.loads((r / "meta/info.json").read_text())["features"]
+            | {"action": {"dtype": "floaty", "shape": [6]}},
+        ),
+        r"meta/info.json: feature 'action' has dtype 'floaty'; expected one of \['video', 'image', 'string', 'lang",
+    ),
     "data-parquet": (
         lambda r: (r / "data/chunk-000/file-000.parquet").write_bytes(b"PAR1xxxxPAR1"),
         r"data/chunk-000/file-000.parquet: cannot read parquet \(ArrowInvalid",
@@ -127,7 +139,7 @@ def test_resume_names_the_damaged_file(ds, case):
         DatasetWriter.resume(ds)
 
 
-@pytest.mark.parametrize("case", ["info-list", "info-features-list", "stats-list", "data-parquet"])
+@pytest.mark.parametrize("case", ["info-list", "info-features-list", "stats-list", "stats-text", "data-parquet"])
 def test_stats_and_reader_name_the_damaged_file(ds, case):
     damage, match = DAMAGE[case]
     damage(ds)
@@ -135,6 +147,15 @@ def test_stats_and_reader_name_the_damaged_file(ds, case):
         write_dataset_stats(ds)
     with pytest.raises(DatasetFormatError, match=match):
         LeRobotDataset(ds)
+
+
+def test_a_dataset_without_episodes_yet_is_named_so(tmp_path):
+    DatasetWriter.create(tmp_path / "ds", fps=30, features=features_for()).close()
+    for read in (write_dataset_stats, LeRobotDataset):
+        with pytest.raises(
+            DatasetFormatError, match=r"info.json: total_episodes is 0: the dataset has no episodes yet"
+        ):
+            read(tmp_path / "ds")
 
 
 def test_resume_refuses_a_layout_it_would_not_write(ds):

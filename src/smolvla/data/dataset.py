@@ -28,7 +28,15 @@ import pyarrow as pa
 import torch
 
 from smolvla.data.images import ImageColumn, check_image_column
-from smolvla.data.meta import CAMERA_DTYPES, DatasetFormatError, DatasetMeta, column_to_numpy, load_meta, read_parquet
+from smolvla.data.meta import (
+    CAMERA_DTYPES,
+    TEXT_DTYPES,
+    DatasetFormatError,
+    DatasetMeta,
+    column_to_numpy,
+    load_meta,
+    read_parquet,
+)
 from smolvla.data.video import DEFAULT_TOLERANCE_S, decode_frames
 
 logger = logging.getLogger(__name__)
@@ -162,7 +170,7 @@ class LeRobotDataset(torch.utils.data.Dataset):
         for k in wanted:
             shape = tuple(self.features[k]["shape"])
             want = {(len(cols[k]), *shape)} | ({(len(cols[k]),)} if shape == (1,) else set())  # [1]: scalar or list
-            if self.features[k]["dtype"] not in ("string", "language") and cols[k].shape not in want:
+            if self.features[k]["dtype"] not in TEXT_DTYPES and cols[k].shape not in want:
                 raise DatasetFormatError(
                     f"{self.root}: feature {k!r} has shape {list(shape)} in info.json but the data has "
                     f"{list(cols[k].shape[1:])} per frame"

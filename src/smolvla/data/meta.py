@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
 DEFAULT_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 CAMERA_DTYPES = ("video", "image")
+TEXT_DTYPES = ("string", "language")
 INFO_REQUIRED = ("codebase_version", "fps", "features", "total_episodes", "total_frames", "data_path")
 
 
@@ -200,6 +201,19 @@ def _check_info_types(info: dict, path: Path) -> None:
                 f"{path}: feature {key!r} needs a string 'dtype' and a list of integers 'shape', got "
                 f"dtype={feat['dtype']!r}, shape={shape!r}"
             )
+        if feat["dtype"] not in (*CAMERA_DTYPES, *TEXT_DTYPES) and not _is_numpy_dtype(feat["dtype"]):
+            raise DatasetFormatError(
+                f"{path}: feature {key!r} has dtype {feat['dtype']!r}; expected one of "
+                f"{[*CAMERA_DTYPES, *TEXT_DTYPES]} or a numpy dtype name such as 'float32'"
+            )
+
+
+def _is_numpy_dtype(name: str) -> bool:
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
 
 
 def validate_info(info: dict, path: Path) -> None:
@@ -228,7 +242,17 @@ def _stats_from_json(raw, path: Path) -> dict[str, dict[str, np.ndarray]]:
     """Stats from their JSON form {feature: {stat: nested lists}}, naming `path` when it is anything else."""
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise DatasetFormatError(f"{path}: expected an object {{feature: {{stat: values}}}}, got {str(raw)[:100]}")
-    return {key: {s: np.asarray(v) for s, v in stats.items()} for key, stats in raw.items()}
+    out = {}
+    for key, stats in raw.items():
+        out[key] = {}
+        for name, value in stats.items():
+            try:
+                out[key][name] = arr = np.asarray(value)
+            except ValueError as e:  # ragged nested lists
+                raise DatasetFormatError(f"{path}: {key}/{name} is not a rectangular array of numbers ({e})") from e
+            if arr.dtype.kind not in "biuf":
+                raise DatasetFormatError(f"{path}: {key}/{name} must be numbers, got {str(value)[:100]}")
+    return out
 
 
 def _load_stats(root: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -376,6 +400,8 @@ def load_meta(root: str | Path) -> DatasetMeta:
     info = read_json(info_path)
     validate_info(info, info_path)
     if info["codebase_version"] == "v3.0":
+        if info["total_episodes"] == 0:  # created by a writer that has saved nothing yet: no tasks, no episodes
+            raise DatasetFormatError(f"{info_path}: total_episodes is 0: the dataset has no episodes yet")
         tasks = _load_tasks_v3(root)
         episodes = _load_episodes_v3(root, info)
         stats = _load_stats(root)

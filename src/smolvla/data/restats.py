@@ -21,7 +21,15 @@ import pyarrow.parquet as pq
 from smolvla.data.commit import Transaction
 from smolvla.data.images import ImageColumn, check_image_column
 from smolvla.data.lock import DatasetLock
-from smolvla.data.meta import DatasetFormatError, column_to_numpy, load_meta, read_json, read_parquet
+from smolvla.data.meta import (
+    CAMERA_DTYPES,
+    TEXT_DTYPES,
+    DatasetFormatError,
+    column_to_numpy,
+    load_meta,
+    read_json,
+    read_parquet,
+)
 from smolvla.data.stats import aggregate_stats, downsample_for_stats, image_stats, sample_frame_indices, vector_stats
 from smolvla.data.video import close_readers, decode_frames
 
@@ -78,7 +86,7 @@ def _numeric_columns(meta, table, path: Path, numeric: list[str]) -> dict[str, n
 def compute_dataset_stats(root: str | Path, cameras: bool = True) -> tuple[list[dict], dict]:
     """(per-episode stats, dataset stats) recomputed from the files of the dataset at `root`."""
     meta = load_meta(root)
-    numeric = [k for k, f in meta.features.items() if f["dtype"] not in ("video", "image", "string", "language")]
+    numeric = [k for k, f in meta.features.items() if f["dtype"] not in CAMERA_DTYPES + TEXT_DTYPES]
     per_ep: list[dict] = [{} for _ in range(meta.total_episodes)]
     for rel in sorted(set(meta.episodes["data_path"].tolist())):
         table = read_parquet(meta.root / rel)

@@ -51,6 +51,7 @@ from smolvla.data.layout import DATA_PATH, EPISODES_PATH, VIDEO_PATH, Cursor, ch
 from smolvla.data.lock import DatasetLock
 from smolvla.data.meta import (
     DEFAULT_FEATURES,
+    TEXT_DTYPES,
     load_meta,
     read_json,
     validate_info,
@@ -91,7 +92,7 @@ def _validate_features(features: dict) -> dict:
             if len(shape) != 3 or shape[2] != 3:
                 raise ValueError(f"{dtype} feature {key!r} must have shape [H, W, 3], got {shape}")
             out[key] = {"dtype": dtype, "shape": list(shape), "names": ["height", "width", "channels"]}
-        elif dtype in ("string", "language"):
+        elif dtype in TEXT_DTYPES:
             raise ValueError(f"feature {key!r}: dtype {dtype!r} is not supported by this writer")
         else:
             np.dtype(dtype)  # raises TypeError for unknown names
