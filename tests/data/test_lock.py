@@ -67,3 +67,9 @@ def test_other_process_holder_is_named_and_its_crash_frees_the_lock(small):
         child.kill()  # SIGKILL: no cleanup code runs, the kernel drops the lock
         child.wait()
     DatasetWriter.resume(small).close()
+
+
+def test_a_missing_root_is_named(tmp_path):
+    for open_ in (DatasetWriter.resume, write_dataset_stats):
+        with pytest.raises(FileNotFoundError, match=r"dataset root .*nope does not exist or is not a directory"):
+            open_(tmp_path / "nope")

@@ -48,7 +48,10 @@ class DatasetLock:
         self.root = Path(root)
         self.held = False  # True from a successful acquisition until release()
         self._fd: int | None = None
-        self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise type(e)(f"dataset root {self.root} does not exist or is not a directory") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

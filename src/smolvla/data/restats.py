@@ -119,8 +119,6 @@ def write_dataset_stats(root: str | Path, cameras: bool = True) -> dict:
     Holds the dataset's lock (lock.py) throughout, so a DatasetWriter cannot append episodes this would miss.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist")
     with DatasetLock(root):
         meta = load_meta(root)
         if meta.version != "v3.0":

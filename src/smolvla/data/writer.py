@@ -226,8 +226,6 @@ class DatasetWriter:
         another writer holds raises DatasetLockedError before anything is touched.
         """
         root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"dataset root {root} does not exist")
         lock = DatasetLock(root)  # before recover(): the staged transaction may be another live writer's
         try:
             recover(root)
