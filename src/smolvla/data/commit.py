@@ -74,7 +74,7 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def read_commit(stage_dir: Path) -> list[str]:
+def _read_commit(stage_dir: Path) -> list[str]:
     """The file list of a committed transaction (relative paths), refusing a damaged COMMIT file."""
     path = stage_dir / "COMMIT"
     try:
@@ -93,7 +93,7 @@ def apply(stage_dir: Path, root: Path) -> None:
     its staging dir) is refused and nothing is applied.
     """
     commit = stage_dir / "COMMIT"
-    files = read_commit(stage_dir)
+    files = _read_commit(stage_dir)
     moves = []
     for rel in files:
         dst = confine(root, rel, commit)

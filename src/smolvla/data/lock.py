@@ -10,7 +10,6 @@ description, so two writers inside one process exclude each other as well. The h
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
@@ -54,22 +53,16 @@ class DatasetLock:
             raise type(e)(f"dataset root {self.root} does not exist or is not a directory") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            pid = _holder_pid(self._fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
-            os.close(self._fd)
-            self._fd = None
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                # Some network filesystems cannot flock a directory: write unguarded rather than not at all.
-                logger.warning("%s: cannot lock the dataset (%s); concurrent writers will not be detected", root, e)
-                self.held = True
-                return
-            holder = f"process {pid}" if pid is not None else "another process"
-            if pid == os.getpid():
-                holder = "another writer in this process"
+        except BlockingIOError:  # held by another open description of the directory
+            pid = _holder_pid(self._fd)
+            self.release()
+            holder = "another writer in this process" if pid == os.getpid() else f"process {pid or '(unknown)'}"
             raise DatasetLockedError(
                 f"{self.root} is being written by {holder}; only one writer (DatasetWriter, stats) may change a "
                 "dataset at a time: wait for it to finish or stop it"
             ) from None
+        except OSError as e:  # some network filesystems cannot flock a directory: write unguarded, not at all
+            logger.warning("%s: cannot lock the dataset (%s); concurrent writers will not be detected", root, e)
         self.held = True
 
     def release(self) -> None:
