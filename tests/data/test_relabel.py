@@ -95,3 +95,17 @@ def test_rules_apply_to_clear_tasks_too_and_a_vlm_only_to_vague_ones(vague):
     assert len(asked) == 3 and not any(f"recorded as {clear!r}" in p for p in asked)  # episodes 0, 2, 3
     relabel_dataset(vague, vlm, only_vague=False, dry_run=True)
     assert len(asked) == 7
+
+
+def test_relabel_takes_the_writer_lock(vague, tmp_path):
+    """A relabel rewrites files a running writer appends to: it must wait its turn, and a dry run need not."""
+    from smolvla.data.lock import DatasetLock, DatasetLockedError
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"hold": "Hold the cube above the box."}))
+    with DatasetLock(vague):
+        assert relabel_dataset(vague, RuleAnnotator.from_json(rules), dry_run=True).changes  # reads only
+        with pytest.raises(DatasetLockedError, match="only one writer"):
+            relabel_dataset(vague, RuleAnnotator.from_json(rules))
+    assert LeRobotDataset(vague).meta.tasks == TASKS[:3]  # nothing written while locked
+    assert relabel_dataset(vague, RuleAnnotator.from_json(rules)).changes  # and the lock is free afterwards

@@ -81,6 +81,26 @@ def test_write_dataset_refuses_nothing(tmp_path) -> None:
         write_dataset([], tmp_path / "ds")
 
 
+def test_write_dataset_frees_the_dataset_after_an_error(tmp_path) -> None:
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from smolvla.data.lock import DatasetLock
+    from smolvla.envs.datagen import write_dataset
+    from smolvla.envs.rollout import Episode
+
+    def episode(fps: int) -> Episode:
+        frames = {"observation.state": np.zeros((3, 2), np.float32), "action": np.zeros((3, 2), np.float32)}
+        return Episode("toy", "do it", 0, fps, frames, np.zeros(3, np.float32), True)
+
+    with pytest.raises(ValueError, match="has fps 20, dataset has 10") as info:
+        write_dataset([episode(10), episode(20)], tmp_path / "ds")
+    # The traceback (kept by pytest, as by a REPL) still references the writer: the lock must not live with it.
+    assert info.traceback
+    with DatasetLock(tmp_path / "ds") as lock:
+        assert lock.held
+
+
 def _mk(path):
     path.mkdir()
     return path

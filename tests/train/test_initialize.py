@@ -34,3 +34,11 @@ def test_backbone_dir_without_tokenizer(tiny_dataset, tmp_path) -> None:
     (hf / "tokenizer.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"backbone directory .* has no tokenizer.json"):
         build_policy(InitConfig(kind="backbone", path=str(hf)), [load_meta(tiny_dataset)], seed=0)
+
+
+def test_checkpoint_init_with_a_damaged_config_names_the_file(tiny_dataset, tmp_path) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"ckpt/config\.json"):
+        build_policy(InitConfig(kind="checkpoint", path=str(ckpt)), [load_meta(tiny_dataset)], seed=0)

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smolvla.data.commit import Transaction
+from smolvla.data.lock import DatasetLock
 from smolvla.data.meta import DatasetMeta, load_meta, read_parquet
 from smolvla.data.stats import aggregate_stats, stats_to_json, vector_stats
 from smolvla.data.tables import read_episode_stats, write_tasks
@@ -176,6 +177,14 @@ def relabel_dataset(
     if only_vague is None:
         only_vague = getattr(annotator, "only_vague", True)
     root = Path(root)
+    if dry_run:
+        return _relabel(root, annotator, only_vague, dry_run=True)
+    # Held from the first read to the commit: a writer appending meanwhile would be overwritten.
+    with DatasetLock(root):
+        return _relabel(root, annotator, only_vague, dry_run=False)
+
+
+def _relabel(root: Path, annotator: Annotator, only_vague: bool, dry_run: bool) -> RelabelReport:
     meta = load_meta(root)
     if meta.version != "v3.0":
         raise ValueError(f"{root}: relabelling needs a v3.0 dataset, got {meta.version}; convert it first")

@@ -224,23 +224,27 @@ def write_dataset(
                 progress(len(batch))
             batch.clear()
 
-    for episode in episodes:
+    try:
+        for episode in episodes:
+            if writer is None:
+                writer = DatasetWriter.create(
+                    root, fps=episode.fps, features=episode_features(episode), robot_type=robot_type
+                )
+            elif episode.fps != writer.info["fps"]:
+                commit()  # keep what came before the mismatch, as when episodes were saved one at a time
+                raise ValueError(
+                    f"episode {count} ({episode.env_name}, seed {episode.seed}) has fps {episode.fps}, "
+                    f"dataset has {writer.info['fps']}"
+                )
+            batch.append(({**episode.frames, REWARD_KEY: episode.rewards}, episode.task))
+            if len(batch) == WRITE_BATCH_EPISODES:
+                commit()
         if writer is None:
-            writer = DatasetWriter.create(
-                root, fps=episode.fps, features=episode_features(episode), robot_type=robot_type
-            )
-        elif episode.fps != writer.info["fps"]:
-            commit()  # keep what came before the mismatch, as when episodes were saved one at a time
-            raise ValueError(
-                f"episode {count} ({episode.env_name}, seed {episode.seed}) has fps {episode.fps}, "
-                f"dataset has {writer.info['fps']}"
-            )
-        batch.append(({**episode.frames, REWARD_KEY: episode.rewards}, episode.task))
-        if len(batch) == WRITE_BATCH_EPISODES:
-            commit()
-    if writer is None:
-        raise ValueError(f"no episodes to write to {root}")
-    commit()
+            raise ValueError(f"no episodes to write to {root}")
+        commit()
+    finally:
+        if writer is not None:  # frees the dataset lock now, not when a kept traceback lets go of the writer
+            writer.close()
     return count
 
 

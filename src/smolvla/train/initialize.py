@@ -16,7 +16,7 @@ import torch
 
 from smolvla.data.meta import DatasetMeta, read_json
 from smolvla.model.config import get_config
-from smolvla.policy.checkpoint import load_policy
+from smolvla.policy.checkpoint import load_policy, load_policy_config
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.hf_backbone import load_backbone_config, policy_from_backbone
 from smolvla.policy.lerobot import load_lerobot_policy, policy_config_from_lerobot
@@ -85,7 +85,7 @@ def _our_checkpoint(init: InitConfig, metas: Sequence[DatasetMeta]) -> SmolVLAPo
     if not config_file.is_file():
         raise FileNotFoundError(f"init.path {path} is not a policy directory: {config_file} is missing")
     # Check the dataset against the stored config before reading any weights.
-    cfg = PolicyConfig.from_json(config_file.read_text())
+    cfg = load_policy_config(path)
     for meta in metas:
         check_dataset_matches_policy(meta, cfg)
     return _with_stats(load_policy(path), metas)
