@@ -189,3 +189,16 @@ def test_missing_libero_names_our_extra(tmp_path, monkeypatch):
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: libero envs need an optional package: pip install 'smolvla[libero]'")
+
+
+def test_summary_shows_the_engines_errors(capsys) -> None:
+    from smolvla.cli.evaluate import print_summary
+
+    row = {"episodes": 2, "success_rate": 0.0, "mean_score": 0.0, "mean_steps": 3, "mean_seconds": 0.1}
+    report = {"per_task": {"metaworld/reach-v3": row}, "overall": row}
+    print_summary(report)
+    assert "engine errors" not in capsys.readouterr().out
+    report["engine_errors"] = {"total": 7, "episodes": 2, "by_code": {"bad_task": 7}, "last": "task [x] too long"}
+    print_summary(report)
+    out = capsys.readouterr().out
+    assert "engine errors: 7 in 2 episode(s) (bad_task x7); last: task [x] too long" in " ".join(out.split())

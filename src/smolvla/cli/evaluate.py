@@ -69,6 +69,7 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
     """A rich table: one row per task (success, partial-credit score, steps, seconds), then the groups."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title)
     for col in ("task", "episodes", "success", "score", "steps", "s/episode"):
@@ -94,7 +95,13 @@ def print_summary(report: dict, title: str = "evaluation") -> None:
         f"{o['mean_seconds']:.1f}",
         style="bold",
     )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    errors = report.get("engine_errors")
+    if errors:  # a score the engine's errors explain must not read as the policy's
+        codes = ", ".join(f"{code} x{n}" for code, n in sorted(errors["by_code"].items()))
+        head = f"engine errors: {errors['total']} in {errors['episodes']} episode(s)"
+        console.print(Text.assemble((head, "bold red"), f" ({codes}); last: {errors['last']}"))  # no markup parsing
 
 
 def _run(
