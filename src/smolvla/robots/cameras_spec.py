@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from smolvla.robots.cameras import OpenCVCamera, ThreadedCamera
 from smolvla.robots.cameras_fake import FakeCamera
 
-_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_]+)=(?P<source>[^:@]+)(?::(?P<w>\d+)x(?P<h>\d+))?(?:@(?P<fps>\d+(?:\.\d+)?))?$")
+_SPEC = re.compile(
+    r"^(?P<name>[A-Za-z0-9_]+)=(?P<source>[^:@]+)(?::(?P<w>\d+)x(?P<h>\d+))?(?:@(?P<fps>\d+(?:\.\d+)?))?$"
+)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 FAKE_DEFAULT_HW = (48, 64)
 
