@@ -9,6 +9,7 @@ annotation, so a config is checked the same way however it was made:
     int / float / bool / str    the JSON type (an int is accepted for a float; a bool is never a number);
                             floats must be finite (JSON's NaN/Infinity are refused)
     tuple[X, ...] / tuple[X, Y] / list[X]   a JSON array (stored as a tuple / list)
+    dict[str, X]            a JSON object with string keys (a name table, e.g. camera -> view)
     X | None                null or an X
 
 Errors are `ValueError`s naming the key path (`model.decoder.kv_heads`), what was expected and the value.
@@ -56,6 +57,8 @@ def to_dict(obj: Any) -> Any:
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple | list):
         return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
     return obj
 
 
@@ -142,6 +145,12 @@ def _convert(tp: Any, value: Any, path: str, prefix: str, *, build: bool) -> Any
                 for i, (t, v) in enumerate(zip(item_types, value, strict=True))
             ]
             return tuple(items) if origin is tuple else items
+    elif origin is dict:
+        if isinstance(value, Mapping):
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad or args[0] is not str:
+                raise ValueError(f"{prefix}{path}: keys must be strings, got {_show(bad or list(value))}")
+            return {k: _convert(args[1], v, f"{path}.{k}", prefix, build=build) for k, v in value.items()}
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(value):
@@ -166,6 +175,8 @@ def _describe(tp: Any) -> str:
         return f"one of {list(args)}"
     if origin in (Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is dict:
+        return f"a JSON object of {_describe(args[1])}"
     if origin in (tuple, list):
         if origin is list or args[1:] == (Ellipsis,):
             return f"a list of {_describe(args[0])}"

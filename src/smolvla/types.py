@@ -11,4 +11,9 @@ OBS_LANG_TOKENS = "observation.language.tokens"
 OBS_LANG_MASK = "observation.language.attention_mask"
 ACTION = "action"
 ACTION_IS_PAD = "action_is_pad"
+# Per-sample masks of mixture batches (True = padding): camera slots a dataset lacks, bool[B, cameras], and
+# action dims beyond a dataset's real size, bool[B, action_dim]. Outside the "observation.images." namespace
+# on purpose: every key in it is a camera.
+OBS_IMAGES_IS_PAD = "observation.images_is_pad"
+ACTION_DIM_IS_PAD = "action_dim_is_pad"
 TASK = "task"

@@ -6,6 +6,8 @@ Batch dict in (LeRobot keys, raw robot units):
     "task"                      list[str] of length B (or 1, broadcast), or pre-tokenised
     "observation.language.tokens" int64[B, L] + "observation.language.attention_mask" bool[B, L]
     training adds "action" float32[B, chunk, action_dim] and "action_is_pad" bool[B, chunk]
+    optional per-sample masks of mixture batches (True = padding): "observation.images_is_pad"
+    bool[B, cameras] (views a dataset lacks) and "action_dim_is_pad" bool[B, action_dim]
 Out: actions float32[B, chunk, action_dim] in raw units.
 
 Runs in float32 on CPU by default; call `policy.to(torch.bfloat16)` only where the hardware has bf16 (a CPU
@@ -34,7 +36,17 @@ from smolvla.policy.transforms import (
     ResizeWithPad,
     ScaleToSigned,
 )
-from smolvla.types import ACTION, ACTION_IS_PAD, OBS_IMAGES_PREFIX, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE, TASK
+from smolvla.types import (
+    ACTION,
+    ACTION_DIM_IS_PAD,
+    ACTION_IS_PAD,
+    OBS_IMAGES_IS_PAD,
+    OBS_IMAGES_PREFIX,
+    OBS_LANG_MASK,
+    OBS_LANG_TOKENS,
+    OBS_STATE,
+    TASK,
+)
 
 
 class SmolVLAPolicy(nn.Module):
@@ -118,8 +130,9 @@ class SmolVLAPolicy(nn.Module):
         """Flow-matching loss averaged over real timesteps and real action dims only.
 
         Returns (loss: scalar, per_element: float32[B, chunk, max_action_dim]) where per_element is the
-        model's squared error with padded timesteps (`action_is_pad`) and padded dims (>= action_dim) set
-        to 0, so loss == per_element.sum() / number of real entries.
+        model's squared error with padded timesteps (`action_is_pad`) and padded dims (>= action_dim, and
+        per sample those `action_dim_is_pad` marks, as a mixture of datasets with fewer joints has) set to 0,
+        so loss == per_element.sum() / number of real entries.
         """
         inputs = self._model_inputs(batch)
         bsize = inputs["state"].shape[0]
@@ -130,8 +143,11 @@ class SmolVLAPolicy(nn.Module):
             raise ValueError(f"time must be float32[{bsize}], got shape {tuple(time.shape)}")
         target = self._action_in(actions).to(self.device, self.dtype)
         per = self.model.compute_loss(**inputs, actions=target, noise=noise, time=time).float()
-        dims = torch.arange(per.shape[-1], device=per.device) < self.config.action_dim
-        mask = (~is_pad.to(per.device))[:, :, None] & dims[None, None, :]
+        dims = (torch.arange(per.shape[-1], device=per.device) < self.config.action_dim).expand(bsize, -1)
+        if ACTION_DIM_IS_PAD in batch:
+            real = ~self._sample_mask(batch, ACTION_DIM_IS_PAD, bsize, self.config.action_dim).to(per.device)
+            dims = dims & torch.cat([real, dims[:, self.config.action_dim :]], dim=1)
+        mask = (~is_pad.to(per.device))[:, :, None] & dims[:, None, :]
         count = mask.sum()
         if count == 0:
             raise ValueError("every action timestep in the batch is padding (action_is_pad all True)")
@@ -188,8 +204,20 @@ class SmolVLAPolicy(nn.Module):
         # Empty camera slots: an all -1 image (black after scaling), masked out of attention.
         blank = torch.full((bsize, 3, size, size), -1.0, device=device)
         images += [blank] * self.config.empty_cameras
-        masks = [True] * len(self.config.camera_keys) + [False] * self.config.empty_cameras
-        return torch.stack(images, dim=1), torch.tensor(masks, device=device).expand(bsize, -1).clone()
+        masks = torch.tensor([True] * len(self.config.camera_keys) + [False] * self.config.empty_cameras, device=device)
+        masks = masks.expand(bsize, -1).clone()
+        if OBS_IMAGES_IS_PAD in batch:  # a mixture sample whose dataset lacks a view: its tokens are masked out
+            real = len(self.config.camera_keys)
+            masks[:, :real] &= ~self._sample_mask(batch, OBS_IMAGES_IS_PAD, bsize, real).to(device)
+        return torch.stack(images, dim=1), masks
+
+    @staticmethod
+    def _sample_mask(batch: dict, key: str, bsize: int, width: int) -> torch.Tensor:
+        """The per-sample padding mask `batch[key]`, checked to be bool[bsize, width]."""
+        mask = torch.as_tensor(batch[key])
+        if mask.dtype != torch.bool or tuple(mask.shape) != (bsize, width):
+            raise ValueError(f"{key} must be bool[{bsize}, {width}], got {mask.dtype}{list(mask.shape)}")
+        return mask
 
     def _language(self, batch: dict, bsize: int) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (int64[B, L], bool[B, L]) from "task" strings or pre-tokenised keys."""
