@@ -19,11 +19,14 @@ LAYER = {
     "configio": 0,
     "model": 1,
     "data": 1,
+    "deploy": 1,  # the torch-free ONNX runtime: robot-side floor
     "policy": 2,
     "envs": 2,
     "train": 3,
     "serve": 3,
+    "export": 3,
     "eval": 4,
+    "robots": 4,  # arms, cameras, recording, deploying through the serve client; torch-free all the same
     "cli": 5,
 }
 

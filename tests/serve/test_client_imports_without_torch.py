@@ -21,9 +21,13 @@ ROBOT_SIDE = [
 
 
 def test_client_modules_import_without_torch() -> None:
+    # Every module of smolvla.robots (arms, servo bus, simulated bus, cameras) is robot-side too.
     code = (
-        "import importlib, sys\n"
-        f"for name in {ROBOT_SIDE!r}:\n"
+        "import importlib, pkgutil, sys\n"
+        "import smolvla.robots\n"
+        "robots = [m.name for m in pkgutil.walk_packages(smolvla.robots.__path__, 'smolvla.robots.')]\n"
+        "assert 'smolvla.robots.feetech.bus' in robots, robots\n"
+        f"for name in {ROBOT_SIDE!r} + robots:\n"
         "    importlib.import_module(name)\n"
         "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not bad, f'torch pulled in: {bad[:5]}'\n"
