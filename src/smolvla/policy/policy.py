@@ -26,6 +26,7 @@ from torch import nn
 from smolvla.model.smolvla import SmolVLAModel
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.normalize import NormStats
+from smolvla.policy.rtc import RTCGuide
 from smolvla.policy.tokenizer import TaskTokenizer
 from smolvla.policy.transforms import (
     Compose,
@@ -89,18 +90,39 @@ class SmolVLAPolicy(nn.Module):
         return next(self.model.parameters()).dtype
 
     # ----------------------------------------------------------------------------------------- inference
+    # Serves real-time chunking (`rtc=`): the server offers it to clients only for policies that say so.
+    supports_rtc = True
+
     @torch.no_grad()
-    def predict_action_chunk(self, batch: dict, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_action_chunk(
+        self, batch: dict, noise: torch.Tensor | None = None, rtc: RTCGuide | None = None
+    ) -> torch.Tensor:
         """One chunk of actions for each batch element: float32[B, chunk, action_dim] in raw units.
 
         noise: optional float32[B, chunk, max_action_dim], the t=1 starting point of the flow.
+        rtc: real-time chunking guidance (see `smolvla.policy.rtc`): the chunk is inpainted against each
+            element's still-to-execute prefix. Needs autograd (not under `torch.inference_mode`).
         """
         self.eval()
         inputs = self._model_inputs(batch)
+        bsize = inputs["state"].shape[0]
         if noise is not None:
-            noise = self._check_noise(noise, inputs["state"].shape[0])
-        chunk = self.model.sample_actions(**inputs, noise=noise)
+            noise = self._check_noise(noise, bsize)
+        if rtc is None:
+            chunk = self.model.sample_actions(**inputs, noise=noise)
+        else:
+            chunk = self._sample_rtc(inputs, noise, rtc)
         return self._action_out(chunk.float())
+
+    def _sample_rtc(self, inputs: dict[str, torch.Tensor], noise: torch.Tensor | None, rtc: RTCGuide) -> torch.Tensor:
+        bsize, cfg = inputs["state"].shape[0], self.config.model
+        if tuple(rtc.prefix.shape) != (bsize, cfg.chunk_size, self.config.action_dim):
+            want = [bsize, cfg.chunk_size, self.config.action_dim]
+            raise ValueError(f"RTC prefix must be float32{want}, got {list(rtc.prefix.shape)}")
+        if noise is None:
+            noise = torch.randn((bsize, cfg.chunk_size, cfg.max_action_dim), device=self.device)
+        ctx = self.model.prefill(**inputs)
+        return rtc.sample(lambda x, t: self.model.velocity(ctx, x, t), noise, cfg.num_steps, self._action_in)
 
     @torch.no_grad()
     def select_action(self, batch: dict) -> torch.Tensor:
