@@ -15,6 +15,7 @@ from smolvla.serve.action_queue import AGGREGATORS
 # Robot-client choices (shared with `smolvla eval --remote/--async`), checked while the command line is parsed.
 CLIENT_MODES = ("async", "sync")
 AGGREGATE_CHOICES = tuple(AGGREGATORS)
+ENGINES = ("torch", "onnx")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,14 +25,17 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    checkpoint: Path = typer.Option(..., exists=True, file_okay=False, help="Policy directory (save_pretrained)."),
+    checkpoint: Path = typer.Option(
+        ..., exists=True, file_okay=False, help="Policy directory (save_pretrained; `smolvla export` for onnx)."
+    ),
+    engine: str = choice_option("torch", ENGINES, help="torch: a checkpoint; onnx: an export, served without torch."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes the server to the network."),
     port: int = typer.Option(8765, help="TCP port (0 picks a free one)."),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="Shared secret clients must send."),
     tls_cert: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM certificate: serve wss://."),
     tls_key: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM private key for --tls-cert."),
     device: str = device_option("cpu", help="Torch device of the policy."),
-    threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's choice)."),
+    threads: int | None = typer.Option(None, help="Intra-op threads of torch or ONNX Runtime (default: theirs)."),
     batch_window_ms: float = typer.Option(5.0, help="Wait this long to batch observations of several clients."),
     max_batch: int = typer.Option(8, help="Most observations in one forward pass."),
     epsilon: float = typer.Option(0.05, help="Skip observations whose state is this close (L2) to the last one."),
@@ -41,16 +45,12 @@ def serve(
 ) -> None:
     """Serve the policy in CHECKPOINT to robot clients (websockets + msgpack, see docs/protocol.md)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import torch
-
-    from smolvla.policy.policy import SmolVLAPolicy
-    from smolvla.serve.runner import PolicyRunner
     from smolvla.serve.server import PolicyServer, ServerConfig
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    policy = SmolVLAPolicy.from_pretrained(checkpoint, device=device).eval()
-    runner = PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=f"SmolVLAPolicy({checkpoint.name})")
+    if engine == "onnx":
+        runner = onnx_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk)
+    else:
+        runner = torch_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk)
     config = ServerConfig(
         host=host,
         port=port,
@@ -66,6 +66,30 @@ def serve(
         asyncio.run(PolicyServer(runner, config).serve_forever())
     except KeyboardInterrupt:
         typer.echo("server stopped")
+
+
+def torch_runner(checkpoint: Path, *, threads: int | None, device: str, actions_per_chunk: int | None):
+    """The torch policy in `checkpoint` (ours or LeRobot's) behind a `PolicyRunner`."""
+    import torch
+
+    from smolvla.policy.policy import SmolVLAPolicy
+    from smolvla.serve.runner import PolicyRunner
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    policy = SmolVLAPolicy.from_pretrained(checkpoint, device=device).eval()
+    return PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=f"SmolVLAPolicy({checkpoint.name})")
+
+
+def onnx_runner(checkpoint: Path, *, threads: int | None, device: str, actions_per_chunk: int | None):
+    """The exported policy in `checkpoint` on ONNX Runtime (CPU), imported without torch."""
+    from smolvla.deploy.onnx_policy import OnnxPolicy
+    from smolvla.serve.array_runner import ArrayRunner
+
+    if device != "cpu":
+        raise typer.BadParameter(f"the onnx engine runs on the CPU, got --device {device}", param_hint="--device")
+    policy = OnnxPolicy(checkpoint, threads=threads)
+    return ArrayRunner(policy, actions_per_chunk=actions_per_chunk, description=f"OnnxPolicy({checkpoint.name})")
 
 
 def client(

@@ -21,6 +21,8 @@ s x s block of patches (i*s + di, j*s + dj) along channels, row offset di major,
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 from smolvla.model.config import ModelConfig
@@ -29,7 +31,8 @@ from smolvla.model.config import ModelConfig
 def pixel_shuffle(x: Tensor, scale: int) -> Tensor:
     """float[B, N, Dv] with N = n*n -> float[B, N / s^2, Dv * s^2] (see the module docstring for the order)."""
     b, n_patches, dv = x.shape
-    n = int(round(n_patches**0.5))
+    # isqrt of an int: shapes are tensors while torch.onnx traces, and a tensor has no __round__.
+    n = math.isqrt(int(n_patches))
     if n * n != n_patches or n % scale:
         raise ValueError(
             f"pixel_shuffle needs a square patch grid with side divisible by {scale}, got {n_patches} patches"

@@ -116,5 +116,5 @@ def expert_positions(prefix_valid: Tensor, num_actions: int) -> tuple[Tensor, Te
         (LeRobot's cumsum(valid) - 1 over prefix + actions); cross_pos restarts at 0.
     """
     steps = torch.arange(num_actions, device=prefix_valid.device)
-    offset = prefix_valid.sum(dim=1, keepdim=True)
+    offset = prefix_valid.long().sum(dim=1, keepdim=True)  # int64 first: ONNX's ReduceSum refuses bool
     return offset + steps, steps.expand(prefix_valid.shape[0], -1)

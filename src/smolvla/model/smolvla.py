@@ -124,7 +124,8 @@ class SmolVLAModel(nn.Module):
         cfg = self.config
         embs, valid, new_block = self.embed_prefix(images, image_masks, lang_tokens, lang_masks, state)
         hd = cfg.decoder.head_dim
-        cos, sin = rope_angles(torch.cumsum(valid, dim=1) - 1, hd, cfg.rope_wavelength)
+        # int64 before the sum (torch would promote a bool itself; ONNX's CumSum refuses bool).
+        cos, sin = rope_angles(torch.cumsum(valid.long(), dim=1) - 1, hd, cfg.rope_wavelength)
         prefix_mask = additive_mask(block_mask(valid, new_block), embs.dtype)
         prefix_kv = self.text.kv_cache(embs, cos, sin, prefix_mask)
 

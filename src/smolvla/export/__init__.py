@@ -1,0 +1,1 @@
+"""Export a policy to ONNX (`export_policy`) for the torch-free runtime in `smolvla.deploy`."""
