@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # Modules under smolvla.cli that contribute subcommands, each with `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("policy", "data", "train", "serve", "export", "datagen", "tasks", "evaluate", "demo")
+COMMAND_MODULES = ("policy", "data", "train", "serve", "export", "datagen", "tasks", "evaluate", "demo", "robot")
 
 
 @app.callback()

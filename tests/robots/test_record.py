@@ -1,0 +1,135 @@
+"""The recorder: episodes of joints and camera frames at a fixed fps -> a LeRobot v3.0 dataset, saved off-loop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from fake_arm import JOINTS, FakeArm
+
+from smolvla.data import DatasetWriter, LeRobotDataset, VideoEncoding
+from smolvla.robots.cameras_fake import FakeCamera
+from smolvla.robots.record import RecordConfig, Recorder, check_resumable, dataset_features
+from smolvla.robots.record_controls import Controls, parse_command
+from smolvla.robots.record_saver import EpisodeBuffer, EpisodeSaver
+
+FPS = 30
+
+
+def _session(root, episodes=2, episode_time_s=0.3, controls=None, resume=False, on_event=print):
+    cams = [FakeCamera("top", width=32, height=24, fps=60), FakeCamera("wrist", width=16, height=16, fps=60)]
+    for cam in cams:
+        cam.connect()
+    follower, leader = FakeArm(), FakeArm(leader=True)
+    cfg = RecordConfig(root=root, task="pick up the cube", fps=FPS, episodes=episodes, episode_time_s=episode_time_s,
+                       reset_time_s=0.1)  # fmt: skip
+    features = dataset_features(JOINTS, {c.name: c.shape for c in cams})
+    if resume:
+        writer = DatasetWriter.resume(root, video=VideoEncoding.h264())
+        check_resumable(writer.info, FPS, features)
+    else:
+        writer = DatasetWriter.create(root, FPS, features, robot_type="so101_follower", video=VideoEncoding.h264())
+    try:
+        with writer:
+            report = Recorder(cfg, follower, leader, cams, writer, controls=controls, on_event=on_event).run()
+    finally:
+        for cam in cams:
+            cam.disconnect()
+    return report, follower
+
+
+def test_two_episodes_make_a_lerobot_dataset(tmp_path):
+    root = tmp_path / "ds"
+    report, follower = _session(root)
+    assert report.saved == [0, 1] and [e["frames"] for e in report.episodes] == [9, 9]
+    assert all(e["hz"] > 0.8 * FPS for e in report.episodes), report.episodes
+    info = json.loads((root / "meta" / "info.json").read_text())
+    assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2 and info["total_frames"] == 18
+    assert info["features"]["observation.state"]["names"] == [f"{j}.pos" for j in JOINTS]
+    assert info["features"]["observation.images.top"]["dtype"] == "video"
+    ds = LeRobotDataset(root)
+    item = ds[10]
+    assert item["task"] == "pick up the cube" and int(item["episode_index"]) == 1
+    assert tuple(item["observation.images.top"].shape) == (3, 24, 32)
+    assert tuple(item["observation.images.wrist"].shape) == (3, 16, 16)
+    # The action is what the follower was sent; the state, where the follower was before that command.
+    sent = np.array([[g[j] for j in JOINTS] for g in follower.goals], np.float32)
+    np.testing.assert_allclose(ds[1]["observation.state"].numpy(), ds[0]["action"].numpy(), atol=1e-5)
+    assert any(np.allclose(ds[0]["action"].numpy(), row) for row in sent)
+    assert not (root.parent / ".ds.spool").exists()
+
+
+def test_rerecord_stop_and_resume(tmp_path):
+    root = tmp_path / "ds"
+    controls = Controls()
+    events, timers = [], []
+
+    def script(text):  # re-record the first take, then stop 0.3 s into the second: one episode saved
+        events.append(text)
+        if text.startswith("recording episode 1/"):
+            timers.append(
+                threading.Timer(0.1 if len(events) == 1 else 0.3, controls.feed, ["r" if len(events) == 1 else "q"])
+            )
+            timers[-1].start()
+
+    report, _ = _session(root, episodes=3, episode_time_s=2.0, controls=controls, on_event=script)
+    for timer in timers:
+        timer.join()
+    assert events[:3] == ["recording episode 1/3 (2 s max)", "re-recording episode 1", "reset the scene (0.1 s)"]
+    assert report.rerecorded == 1 and report.saved == [0]
+    assert 0 < report.episodes[0]["frames"] < 60
+    report, _ = _session(root, episodes=1, resume=True)
+    assert report.saved == [1]
+    assert json.loads((root / "meta" / "info.json").read_text())["total_episodes"] == 2
+
+
+def test_resume_refuses_another_layout():
+    info = {"fps": 30, "features": dataset_features(JOINTS, {"top": (24, 32, 3)})}
+    with pytest.raises(ValueError, match="cannot resume: the dataset records at 30 fps, this session at 15"):
+        check_resumable(info, 15, info["features"])
+    with pytest.raises(ValueError, match=r"cannot resume: the dataset's features .* differ from this session's"):
+        check_resumable(info, 30, dataset_features(JOINTS, {"top": (48, 64, 3)}))
+
+
+def test_controls_parse_lines():
+    assert [parse_command(x) for x in ["\n", "n", "R", " q ", "stop", "x"]] == [
+        "next", "next", "rerecord", "stop", "stop", None,
+    ]  # fmt: skip
+    controls = Controls()
+    controls.feed("r\n")
+    assert controls.rerecord.is_set() and controls.episode_over() and not controls.stop.is_set()
+    controls.clear_period()
+    assert not controls.episode_over()
+
+
+class _SlowWriter:
+    def __init__(self):
+        self.saved = []
+
+    def add_episode(self, frames, task):
+        time.sleep(0.3)  # a slow encoder
+        self.saved.append(len(frames["action"]))
+        if len(self.saved) == 2:
+            raise ValueError("disk full")
+        return len(self.saved) - 1
+
+
+def test_saver_runs_off_the_caller_and_reports_its_error(tmp_path):
+    features = {"action": {"dtype": "float32", "shape": [2]}, "cam": {"dtype": "video", "shape": [4, 4, 3]}}
+    saver = EpisodeSaver(_SlowWriter())
+    buffers = []
+    for length in (3, 4):
+        buf = EpisodeBuffer(features, 5, tmp_path)
+        for _ in range(length):
+            buf.append({"action": np.ones(2), "cam": np.zeros((4, 4, 3), np.uint8)})
+        buffers.append(buf)
+    start = time.monotonic()
+    saver.submit(buffers[0], "t")
+    assert time.monotonic() - start < 0.1  # the caller does not wait for the encoder
+    saver.submit(buffers[1], "t")
+    with pytest.raises(ValueError, match="disk full"):
+        saver.close()
+    assert saver.saved == [0] and not any(b.dir.exists() for b in buffers)
