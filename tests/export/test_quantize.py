@@ -79,7 +79,9 @@ def test_cli_export_fp32_writes_a_servable_dir(checkpoint, tmp_path) -> None:
 
 
 def test_int8_static_needs_a_calibration_dataset(checkpoint, tmp_path) -> None:
-    result = CliRunner().invoke(app, ["export", str(checkpoint), "--out", str(tmp_path / "o"), "--quantize", "int8-static"])
+    result = CliRunner().invoke(
+        app, ["export", str(checkpoint), "--out", str(tmp_path / "o"), "--quantize", "int8-static"]
+    )
     assert result.exit_code != 0 and "int8-static needs --calibration DATASET" in result.output
     assert not (tmp_path / "o").exists()
 

@@ -99,7 +99,9 @@ def test_array_runner_cuts_the_chunk_and_checks_its_shape(reach_export: Path) ->
 
 
 def test_serve_cli_onnx_engine_refuses_a_gpu_device(reach_export: Path) -> None:
-    result = CliRunner().invoke(app, ["serve", "--checkpoint", str(reach_export), "--engine", "onnx", "--device", "cuda"])
+    result = CliRunner().invoke(
+        app, ["serve", "--checkpoint", str(reach_export), "--engine", "onnx", "--device", "cuda"]
+    )
     assert result.exit_code != 0
     assert "the onnx engine runs on the CPU, got --device cuda" in result.output
 
