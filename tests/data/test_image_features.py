@@ -350,14 +350,19 @@ def test_hf_datasets_loads_the_written_parquet(image_ds, tmp_path, monkeypatch):
 
 
 def test_mixture_reads_image_cameras_like_video_ones(image_ds):
-    from smolvla.data.mixture import MixtureConfig, MixtureDataset, MixtureSource
+    from smolvla.data.dataset import LeRobotDataset
+    from smolvla.data.mixture import MixtureSource
+    from smolvla.data.mixture_dataset import MixtureSourceDataset
 
-    mix = MixtureDataset(MixtureConfig(sources=(MixtureSource(str(image_ds)),), chunk_size=4))
+    meta = load_meta(image_ds)
+    base = LeRobotDataset(image_ds, delta_timestamps={"action": [k / meta.fps for k in range(4)]})
+    mix = MixtureSourceDataset(base, meta, MixtureSource(str(image_ds)), 0, W, 32, 32)
     item = mix[LENGTHS[0] + 3]  # episode 1, frame 3
     view = "observation.images.image1"  # "top" maps to the first standard view
-    assert item[view].shape == (3, H, W)
-    torch.testing.assert_close(item[view], _expected(1, 3).float() / 255)
-    assert not item[f"{view}_is_pad"].item() and item["observation.images.image2_is_pad"].item()
+    assert item[view].shape == (3, W, W)  # resized with padding to the policy's square
+    expected = _expected(1, 3).float() / 255
+    torch.testing.assert_close(item[view][:, W - H :], expected)  # 48 rows at the bottom, zeros above
+    assert item["observation.images_is_pad"].tolist() == [False, True, True]
 
 
 def test_relabel_episode_view_shows_image_cameras(image_ds):

@@ -1,124 +1,133 @@
-"""Pretraining mixtures: standard views + masks, zero padding, per-source normalisation, weighted sampler."""
+"""Mixtures: the file format, camera mapping to the standard views, masks, padding, per-dataset normalisation."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from data_helpers import V30, write_dataset
+from data_helpers import write_dataset
 
-from smolvla.data.mixture import MixtureConfig, MixtureDataset, MixtureSampler, MixtureSource, resize_with_pad
+from smolvla.data.dataset import LeRobotDataset
+from smolvla.data.meta import load_meta
+from smolvla.data.mixture import MixtureConfig, MixtureSource, camera_views, load_mixture, view_order
+from smolvla.data.mixture_dataset import MixtureSourceDataset, resize_with_pad
+from smolvla.types import ACTION, ACTION_DIM_IS_PAD, ACTION_IS_PAD, OBS_IMAGES_IS_PAD, OBS_STATE
 
 VIEWS = ("observation.images.image1", "observation.images.image2", "observation.images.image3")
+CHUNK, SIZE = 4, 32
 
 
 @pytest.fixture
-def side_only(tmp_path):
-    return write_dataset(tmp_path / "side", lengths=(12, 10), cams=("observation.images.side",), dim=3)
+def two_cam(tmp_path):
+    return write_dataset(tmp_path / "two_cam", lengths=(12, 10))  # top + wrist, 6 dims, 48x64
 
 
-def _mixture(side_only, **kw) -> MixtureDataset:
-    sources = (MixtureSource(str(V30), weight=3.0), MixtureSource(str(side_only), weight=1.0))
-    return MixtureDataset(MixtureConfig(sources=sources, **kw))
+@pytest.fixture
+def laptop(tmp_path):
+    cams = ("observation.images.laptop", "observation.images.phone")
+    return write_dataset(tmp_path / "laptop", lengths=(8,), cams=cams, dim=3, tasks=["Hold"])
 
 
-def test_views_masks_and_padding(fixtures, side_only):
-    mix = _mixture(side_only)
-    assert len(mix) == 120 + 22
-    a, b = mix[30], mix[120 + 5]
-    assert [a[f"{v}_is_pad"].item() for v in VIEWS] == [False, False, True]  # top, wrist present; no side
-    assert [b[f"{v}_is_pad"].item() for v in VIEWS] == [True, True, False]  # only side
-    assert torch.count_nonzero(a[VIEWS[2]]) == 0 and torch.count_nonzero(b[VIEWS[0]]) == 0
-    assert a[VIEWS[0]].shape == (3, 96, 128) and b[VIEWS[2]].shape == (3, 48, 64)
-    raw = mix.datasets[0][30]
-    assert torch.equal(a[VIEWS[0]], raw["observation.images.top"]) and torch.equal(
-        a[VIEWS[1]], raw["observation.images.wrist"]
-    )
-    assert a["observation.state"].shape == (32,) and a["action"].shape == (50, 32)
-    assert (a["state_dim"].item(), a["action_dim"].item(), b["state_dim"].item(), b["action_dim"].item()) == (
-        6,
-        6,
-        3,
-        3,
-    )
-    assert torch.count_nonzero(a["observation.state"][6:]) == 0 and torch.count_nonzero(b["action"][:, 3:]) == 0
-    assert a["action_is_pad"].tolist() == [False] * 10 + [True] * 40
+def _source_dataset(source: MixtureSource, index: int = 0) -> MixtureSourceDataset:
+    meta = load_meta(source.root)
+    base = LeRobotDataset(source.root, delta_timestamps={ACTION: [k / meta.fps for k in range(CHUNK)]})
+    return MixtureSourceDataset(base, meta, source, index, SIZE, 32, 32)
+
+
+def test_standard_views_masks_and_padding(two_cam, laptop):
+    a = _source_dataset(MixtureSource(str(two_cam)))[5]
+    b = _source_dataset(MixtureSource(str(laptop), cameras={"laptop": "image3", "phone": None}), 1)[7]
+    assert a[OBS_IMAGES_IS_PAD].tolist() == [False, False, True]  # top -> image1, wrist -> image2 by name
+    assert b[OBS_IMAGES_IS_PAD].tolist() == [True, True, False]  # laptop -> image3, phone dropped on purpose
+    for item in (a, b):
+        assert all(item[v].shape == (3, SIZE, SIZE) for v in VIEWS)
+    assert torch.count_nonzero(a[VIEWS[2]]) == 0 and torch.count_nonzero(b[VIEWS[0]]) == 0  # absent: zeros
+    raw = LeRobotDataset(two_cam)[5]["observation.images.top"]
+    torch.testing.assert_close(a[VIEWS[0]], resize_with_pad(raw, SIZE))  # the policy's resize, aspect kept
+    assert a[OBS_STATE].shape == (32,) and a[ACTION].shape == (CHUNK, 32)
+    assert torch.count_nonzero(b[OBS_STATE][3:]) == 0 and torch.count_nonzero(b[ACTION][:, 3:]) == 0
+    assert b[ACTION_DIM_IS_PAD].tolist() == [False] * 3 + [True] * 29
+    assert a[ACTION_DIM_IS_PAD].tolist() == [False] * 6 + [True] * 26
+    assert b[ACTION_IS_PAD].tolist() == [False, True, True, True]  # last frame of its 8-frame episode
     assert (a["source_index"].item(), b["source_index"].item()) == (0, 1)
-    assert a["task"] == raw["task"] and a["index"].item() == 30
+    batch = torch.utils.data.default_collate([a, b])  # every dataset has one layout: they collate
+    assert batch[OBS_IMAGES_IS_PAD].shape == (2, 3) and batch[ACTION].shape == (2, CHUNK, 32)
 
 
-def test_per_source_normalisation(fixtures, side_only):
-    mix = _mixture(side_only)
-    stats = json.loads((V30 / "meta" / "stats.json").read_text())["observation.state"]
-    raw = mix.datasets[0][7]["observation.state"][0]
-    expected = (raw - torch.tensor(stats["mean"], dtype=torch.float32)) / (
-        torch.tensor(stats["std"], dtype=torch.float32) + 1e-8
-    )
-    torch.testing.assert_close(mix[7]["observation.state"][:6], expected)
-    raw_mix = _mixture(side_only, normalize=False)
-    assert torch.equal(raw_mix[7]["observation.state"][:6], raw)
+def test_each_dataset_is_normalised_with_its_own_statistics(two_cam, laptop):
+    for root in (two_cam, laptop):
+        src = MixtureSource(str(root), cameras={"laptop": "image1", "phone": "image2"} if root == laptop else {})
+        ds = _source_dataset(src)
+        stats = json.loads((root / "meta" / "stats.json").read_text())
+        raw = LeRobotDataset(root)[3]
+        dim = len(stats[OBS_STATE]["mean"])
+        for key, got in ((OBS_STATE, ds[3][OBS_STATE][:dim]), (ACTION, ds[3][ACTION][0, :dim])):
+            mean, std = (torch.tensor(stats[key][s], dtype=torch.float32) for s in ("mean", "std"))
+            torch.testing.assert_close(got, (raw[key] - mean) / (std + 1e-8))
+    # Datasets 1000 units apart (episode offsets) both come out near zero mean: one pooled mean could not do that.
+    states = torch.stack([_source_dataset(MixtureSource(str(two_cam)))[i][OBS_STATE][:6] for i in range(22)])
+    assert states.mean(0).abs().max() < 0.1
 
 
-def test_resize_and_collate(fixtures, side_only):
-    mix = _mixture(side_only, image_size=(64, 64))
-    batch = next(iter(torch.utils.data.DataLoader(mix, batch_size=4, sampler=[0, 125, 50, 140])))
-    assert batch[VIEWS[0]].shape == (4, 3, 64, 64)
-    assert batch[f"{VIEWS[2]}_is_pad"].squeeze(1).tolist() == [True, False, True, False]
-    img = torch.ones(3, 96, 128)
-    out = resize_with_pad(img, 64, 64)  # 96x128 -> 48x64, padded on top with 16 rows of zeros
-    assert (
-        out.shape == (3, 64, 64) and out[:, :16].abs().sum() == 0 and torch.allclose(out[:, 16:], torch.ones(3, 48, 64))
-    )
-
-
-def test_camera_mapping_rules(fixtures, tmp_path):
-    front = write_dataset(tmp_path / "front", lengths=(6,), cams=("observation.images.front",), dim=3)
+def test_unmapped_camera_is_an_error_naming_it_and_the_options(laptop):
+    meta = load_meta(laptop)
     with pytest.raises(
-        ValueError, match=r"camera 'observation.images.front' has no default view; add it to camera_mapping"
+        ValueError,
+        match=r"camera 'laptop' has no standard view; map it in \"cameras\" to one of \['image1', 'image2', "
+        r"'image3'\] \(image1 top, image2 wrist, image3 side\) or to null to drop it",
     ):
-        MixtureDataset(MixtureConfig(sources=(MixtureSource(str(front)),)))
-    mapped = MixtureSource(str(front), camera_mapping={"observation.images.front": "observation.images.image3"})
-    item = MixtureDataset(MixtureConfig(sources=(mapped,)))[0]
-    assert item[f"{VIEWS[2]}_is_pad"].item() is False and item[f"{VIEWS[0]}_is_pad"].item() is True
-    with pytest.raises(ValueError, match=r"mapped to 'image9'; expected one of"):
-        MixtureSource(str(front), camera_mapping={"observation.images.front": "image9"})
-    with pytest.raises(ValueError, match="two cameras map to observation.images.image1"):
-        MixtureDataset(
-            MixtureConfig(
-                sources=(
-                    MixtureSource(
-                        str(V30),
-                        camera_mapping={"observation.images.top": VIEWS[0], "observation.images.wrist": VIEWS[0]},
-                    ),
-                )
-            )
-        )
-    with pytest.raises(ValueError, match="weight must be > 0"):
-        MixtureSource(str(front), weight=0)
+        camera_views(MixtureSource(str(laptop)), meta)
+    with pytest.raises(ValueError, match=r"camera 'phone' has no standard view"):  # one mapped is not enough
+        camera_views(MixtureSource(str(laptop), cameras={"laptop": "image1"}), meta)
+    with pytest.raises(ValueError, match=r"\"cameras\" names \['front'\], not cameras of it: \['laptop', 'phone'\]"):
+        camera_views(MixtureSource(str(laptop), cameras={"front": "image1", "laptop": "image2"}), meta)
+    with pytest.raises(ValueError, match=r"every camera is dropped; keep at least one of \['laptop', 'phone'\]"):
+        camera_views(MixtureSource(str(laptop), cameras={"laptop": None, "phone": None}), meta)
+    with pytest.raises(ValueError, match=r"camera 'laptop' mapped to 'image4'; expected one of"):
+        MixtureSource(str(laptop), cameras={"laptop": "image4"})
+    with pytest.raises(ValueError, match="two cameras map to one view"):
+        MixtureSource(str(laptop), cameras={"laptop": "image1", "phone": "image1"})
+    assert camera_views(MixtureSource(str(laptop), cameras={"laptop": "image1", "phone": "image2"}), meta) == {
+        "observation.images.laptop": VIEWS[0],
+        "observation.images.phone": VIEWS[1],
+    }
 
 
-def test_config_json_round_trip(tmp_path):
-    cfg = MixtureConfig(
-        sources=(MixtureSource("/a", 2.0, {"observation.images.cam": VIEWS[1]}, (0, 3)), MixtureSource("/b")),
-        image_size=(512, 512),
-    )
-    path = tmp_path / "mix.json"
-    path.write_text(cfg.to_json())
-    assert MixtureConfig.from_json(path) == cfg
-    with pytest.raises(ValueError, match=r"unknown mixture config keys \['sourcez'\]"):
-        MixtureConfig.from_dict({"sources": [], "sourcez": 1})
+def test_relabel_table(laptop):
+    src = MixtureSource(str(laptop), cameras={"laptop": "image1", "phone": None}, relabel={"Hold": "pick up the cube"})
+    assert _source_dataset(src)[0]["task"] == "pick up the cube"
+    with pytest.raises(ValueError, match=r"relabel names tasks \['Grab'\] it does not have: \['Hold'\]"):
+        _source_dataset(MixtureSource(str(laptop), cameras={"laptop": "image1", "phone": None}, relabel={"Grab": "x"}))
 
 
-def test_sampler_is_weighted_and_deterministic():
-    sampler = MixtureSampler([100, 1000], [3.0, 1.0], num_samples=4000, seed=7)
-    first = list(sampler)
-    assert first == list(sampler) and len(first) == 4000
-    sampler.set_epoch(1)
-    assert list(sampler) != first
-    idx = np.array(first)
-    assert abs((idx < 100).mean() - 0.75) < 0.03  # source 0 drawn with probability 3/4 despite being 10x smaller
-    assert idx.min() >= 0 and idx.max() < 1100
-    with pytest.raises(ValueError, match="need one weight per source"):
-        MixtureSampler([10], [1.0, 2.0], 5)
+def test_mixture_file_paths_are_relative_to_it_and_confined(tmp_path, two_cam):
+    (tmp_path / "mix.json").write_text(json.dumps({"datasets": [{"root": "two_cam", "weight": 2}]}))
+    cfg = load_mixture(tmp_path / "mix.json")
+    assert cfg.datasets[0].root == str(two_cam.resolve()) and cfg.datasets[0].weight == 2.0
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "mix.json").write_text(json.dumps({"datasets": [{"root": "../two_cam"}]}))
+    with pytest.raises(ValueError, match=r"path '../two_cam' in .*mix.json datasets\[0\].root escapes"):
+        load_mixture(sub / "mix.json")
+    (sub / "mix.json").write_text(json.dumps({"datasets": [{"root": str(two_cam)}]}))
+    with pytest.raises(ValueError, match="is absolute; only paths inside"):
+        load_mixture(sub / "mix.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"datasets": [{"root": "two_cam", "camera": {}}]}))
+    unknown = r"bad.json: unknown MixtureSource keys \['camera'\].*did you mean 'camera' -> 'cameras'"
+    with pytest.raises(ValueError, match=unknown):
+        load_mixture(tmp_path / "bad.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"datasets": [{"root": "two_cam", "cameras": {"top": 1}}]}))
+    with pytest.raises(ValueError, match=r"datasets\[0\].cameras.top: expected str or null, got 1"):
+        load_mixture(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match=r"a mixture needs at least one dataset"):
+        MixtureConfig.from_dict({"datasets": []})
+    with pytest.raises(FileNotFoundError, match="mixture file .*nope.json does not exist"):
+        load_mixture(tmp_path / "nope.json")
+
+
+def test_round_trip_and_view_order():
+    cfg = MixtureConfig((MixtureSource("/a", 2.0, {"laptop": "image1", "phone": None}, {"Hold": "hold the cube"}),))
+    assert MixtureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    keys = ("observation.images.wrist", "observation.images.front", "observation.images.top")
+    assert view_order(keys) == ("observation.images.top", "observation.images.wrist", "observation.images.front")

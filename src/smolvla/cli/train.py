@@ -3,6 +3,7 @@
 smolvla train --preset tiny_cpu --dataset DIR --steps 200 --batch-size 8 --output-dir runs/tiny
 smolvla train --preset finetune --init lerobot --init-path ckpt/ --dataset DIR --device cuda
 smolvla train --preset tiny_cpu --dataset DIR --output-dir runs/tiny --resume
+smolvla train --preset pretrain_mixture --freeze full --model-preset small --mixture mix.json   (docs/mixtures.md)
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import typer
 from smolvla.cli.choices import choice_option, device_option
 from smolvla.model.config import PRESETS as _MODEL_PRESETS
 from smolvla.train.config import PRESETS as _TRAIN_PRESETS
-from smolvla.train.config import Backend, FreezeMode, InitKind, MixedPrecision, TokenizerKind
+from smolvla.train.config import Backend, FreezeMode, InitKind, MixedPrecision, TaskPadding, TokenizerKind
 
 # The values the options accept, checked while the command line is parsed (before any data or weights load).
 TRAIN_PRESETS = tuple(_TRAIN_PRESETS)
 MODEL_PRESETS = tuple(_MODEL_PRESETS)
 INIT_KINDS, FREEZE_MODES = get_args(InitKind), get_args(FreezeMode)
 BACKENDS, MIXED_PRECISIONS = get_args(Backend), get_args(MixedPrecision)
-TOKENIZER_KINDS = get_args(TokenizerKind)
+TOKENIZER_KINDS, TASK_PADDINGS = get_args(TokenizerKind), get_args(TaskPadding)
 
 
 def _overrides(opts: dict[str, Any]) -> dict[str, Any]:
@@ -52,19 +53,35 @@ def build_config(
     schedule: dict[str, Any] | None = None,
     max_task_tokens: int | None = None,
     tokenizer: str | None = None,
+    mixture: str | None = None,
+    data_options: dict[str, Any] | None = None,
+    augment: dict[str, Any] | None = None,
     **opts: Any,
 ):
     """The TrainConfig the command runs (separate from the command so it is testable). Refuses, before any
-    data is read, a preset that freezes pretrained parts without --init (`check_pretrained_start`)."""
-    from smolvla.train.config import DatasetSpec, check_pretrained_start, get_train_config
+    data is read, a preset that freezes pretrained parts without --init (`check_pretrained_start`).
+
+    mixture: a mixture file (read here: its errors name the file); data_options: DataConfig fields
+    (cache_mb, pad_tasks); augment: AugmentConfig fields. None values keep the preset's."""
+    from smolvla.data.mixture import load_mixture
+    from smolvla.train.config import AugmentConfig, DatasetSpec, check_pretrained_start, get_train_config
 
     cfg = get_train_config(preset, **_overrides(opts))
+    datasets = list(datasets or [])
+    if bool(datasets) == (mixture is not None):
+        raise typer.BadParameter(
+            "give the training data as --dataset DIR (repeatable) or as --mixture FILE, one of them"
+        )
     if weights and len(weights) != len(datasets):
         raise typer.BadParameter(f"got {len(weights)} --dataset-weight values for {len(datasets)} --dataset paths")
     specs = tuple(DatasetSpec(root, w) for root, w in zip(datasets, weights or [1.0] * len(datasets), strict=True))
-    data_kw: dict[str, Any] = {"datasets": specs}
+    data_kw: dict[str, Any] = {"datasets": specs, "mixture": load_mixture(mixture) if mixture is not None else None}
     if num_workers is not None:
         data_kw["num_workers"] = num_workers
+    data_kw |= {k: v for k, v in (data_options or {}).items() if v is not None}
+    augment_kw = {k: v for k, v in (augment or {}).items() if v is not None}
+    if augment_kw:
+        data_kw["augment"] = AugmentConfig(**augment_kw)
     init_kw: dict[str, Any] = {}
     if init is not None:
         init_kw["kind"] = init
@@ -99,7 +116,10 @@ def register(app: typer.Typer) -> None:
             "tiny_cpu", TRAIN_PRESETS, help="training preset: optimiser, schedule, steps, freezing, init"
         ),
         dataset: list[str] = typer.Option(
-            ..., "--dataset", metavar="DIR", help="LeRobot dataset (repeat for a mixture)"
+            None, "--dataset", metavar="DIR", help="LeRobot dataset (repeat for datasets of one layout)"
+        ),
+        mixture: str = typer.Option(
+            None, metavar="FILE", help="mixture file: datasets of any layout, camera mapping (docs/mixtures.md)"
         ),
         dataset_weight: list[float] = typer.Option(
             None, "--dataset-weight", metavar="W", help="weight of each --dataset"
@@ -136,6 +156,14 @@ def register(app: typer.Typer) -> None:
         num_workers: int = typer.Option(None, min=0, help="data loader worker processes"),
         num_threads: int = typer.Option(None, min=1, help="torch CPU threads (tiny_cpu preset: 1)"),
         tensorboard: bool = typer.Option(False, help="also write TensorBoard event files"),
+        cache_mb: int = typer.Option(None, min=0, help="memory for decoded frames per process, MB (0: off)"),
+        pad_tasks: str = choice_option(
+            None, TASK_PADDINGS, help="pad task tokens to the batch's longest task or to the fixed budget"
+        ),
+        augment_shift: int = typer.Option(None, min=0, help="random image shift, at most this many pixels"),
+        augment_brightness: float = typer.Option(None, min=0.0, max=0.99, help="brightness jitter strength"),
+        augment_contrast: float = typer.Option(None, min=0.0, max=0.99, help="contrast jitter strength"),
+        augment_saturation: float = typer.Option(None, min=0.0, max=0.99, help="saturation jitter strength"),
     ) -> None:
         """Train (or finetune) a SmolVLA policy on local LeRobot datasets."""
         from smolvla.train.loop import main
@@ -145,7 +173,10 @@ def register(app: typer.Typer) -> None:
             cfg = build_config(
                 preset, dataset, dataset_weight, init, init_path, model_preset, lr, num_workers,
                 schedule={"warmup_steps": warmup_steps, "decay_steps": decay_steps, "decay_lr": decay_lr},
-                max_task_tokens=max_task_tokens, tokenizer=tokenizer,
+                max_task_tokens=max_task_tokens, tokenizer=tokenizer, mixture=mixture,
+                data_options={"cache_mb": cache_mb, "pad_tasks": pad_tasks},
+                augment={"shift": augment_shift, "brightness": augment_brightness,
+                         "contrast": augment_contrast, "saturation": augment_saturation},
                 steps=steps, batch_size=batch_size, seed=seed, output_dir=output_dir, resume=resume,
                 freeze=freeze, save_every=save_every, keep_last_n=keep_last_n, log_every=log_every,
                 device=device, backend=backend, mixed_precision=mixed_precision, tensorboard=tensorboard,

@@ -1,27 +1,36 @@
-"""LeRobotDataset reading (v3.0/v2.1), writing (v3.0), statistics, mixtures and task relabelling."""
+"""LeRobotDataset reading (v3.0/v2.1), writing (v3.0), statistics, mixtures and task relabelling.
 
-from smolvla.data.dataset import LeRobotDataset
-from smolvla.data.encode import VideoEncoding
-from smolvla.data.meta import DatasetFormatError, DatasetMeta, load_meta
-from smolvla.data.mixture import MixtureConfig, MixtureDataset, MixtureSampler, MixtureSource
-from smolvla.data.relabel import RuleAnnotator, VLMAnnotator, relabel_dataset
-from smolvla.data.stats import aggregate_stats, compute_episode_stats
-from smolvla.data.writer import DatasetWriter
+The names below are imported on first use (PEP 562), so that a torch-free module of this package - the
+mixture file format read by training configs (`smolvla.data.mixture`), `paths` - can be imported without
+pulling in torch, pyarrow and the video decoder.
+"""
 
-__all__ = [
-    "DatasetFormatError",
-    "DatasetMeta",
-    "DatasetWriter",
-    "LeRobotDataset",
-    "MixtureConfig",
-    "MixtureDataset",
-    "MixtureSampler",
-    "MixtureSource",
-    "RuleAnnotator",
-    "VLMAnnotator",
-    "VideoEncoding",
-    "aggregate_stats",
-    "compute_episode_stats",
-    "load_meta",
-    "relabel_dataset",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LeRobotDataset": "smolvla.data.dataset",
+    "VideoEncoding": "smolvla.data.encode",
+    "DatasetFormatError": "smolvla.data.meta",
+    "DatasetMeta": "smolvla.data.meta",
+    "load_meta": "smolvla.data.meta",
+    "MixtureConfig": "smolvla.data.mixture",
+    "MixtureSource": "smolvla.data.mixture",
+    "load_mixture": "smolvla.data.mixture",
+    "RuleAnnotator": "smolvla.data.relabel",
+    "VLMAnnotator": "smolvla.data.relabel",
+    "relabel_dataset": "smolvla.data.relabel",
+    "aggregate_stats": "smolvla.data.stats",
+    "compute_episode_stats": "smolvla.data.stats",
+    "DatasetWriter": "smolvla.data.writer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'smolvla.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,235 +1,176 @@
-"""Pretraining mixtures: several LeRobot datasets behind one Dataset with standard views and padding.
+"""Training mixtures: heterogeneous LeRobot datasets mapped to one standard layout (the paper's pretraining).
 
-Config (JSON-serialisable frozen dataclasses):
+A mixture file (JSON, documented in docs/mixtures.md) lists datasets with sampling weights:
 
-    {"sources": [{"root": "/data/so100_pick", "weight": 2.0},
-                 {"root": "/data/other", "weight": 1.0,
-                  "camera_mapping": {"observation.images.front": "observation.images.image1",
-                                     "observation.images.gripper": "observation.images.image2"}}],
-     "max_state_dim": 32, "max_action_dim": 32, "chunk_size": 50, "image_size": [512, 512]}
+    {"datasets": [
+        {"root": "so101_pick", "weight": 2.0, "cameras": {"laptop": "image1", "phone": null}},
+        {"root": "metaworld_reach", "cameras": {"corner": "image3"}, "relabel": {"task 1": "reach the goal"}}]}
 
-Item of `MixtureDataset` (standard keys, same for every source so batches collate):
-    "observation.images.image{1,2,3}"  float32[3, H, W] in [0, 1]; a view the source lacks is all zeros
-    "observation.images.image{k}_is_pad" bool[1]: True = view absent (mask its tokens out)
-    "observation.state"   float32[max_state_dim]   zero-padded after the real `state_dim` entries
-    "action"              float32[chunk, max_action_dim] zero-padded after `action_dim`; "action_is_pad" bool[chunk]
-    "state_dim", "action_dim", "source_index" int64[]; "task" str; plus "index", "episode_index", "frame_index"
-State and action are normalised with the SOURCE's own mean/std ((x - mean) / (std + 1e-8)) when
-`normalize=True` (default), because one set of stats cannot fit datasets recorded in different units; the
-per-source stats stay available in `MixtureDataset.stats[source_index]`. Default camera mapping by name:
-"top" -> image1, "wrist" -> image2, "side" -> image3; any other camera must be mapped (or mapped to null to
-drop it on purpose), never silently ignored. Images are resized keeping aspect ratio and zero-padded
-(left/top) to `image_size` when it is set, so sources of different resolutions collate.
+Standard layout of every item (the same for every dataset, so batches collate):
+    "observation.images.image{1,2,3}"  float32[3, S, S] in [0, 1] (image1 top, image2 wrist, image3 side),
+                                       resized with padding to the model's S; a view the dataset lacks is 0
+    "observation.images_is_pad"        bool[3]: True = view absent (the policy masks its tokens out)
+    "observation.state"                float32[max_state_dim] normalised with THIS dataset's mean/std,
+                                       zero after its real size
+    "action"                           float32[chunk, max_action_dim] likewise; "action_is_pad" bool[chunk]
+    "action_dim_is_pad"                bool[max_action_dim]: True beyond the dataset's real action size
+    "task" str (after the dataset's relabel table), "source_index" int64[], "index", "episode_index", ...
+Each dataset is normalised with its own statistics because one set cannot fit robots recorded in different
+units; the policy trained on a mixture therefore normalises nothing itself ("identity").
+
+The items themselves are built by `smolvla.data.mixture_dataset`; this module is the file format and the
+checks that need only metadata.
+
+Cameras: a dataset camera named top / wrist / side (the part after "observation.images.") maps to
+image1 / image2 / image3 by default; any other camera must be mapped in "cameras" (to a view or to null,
+which drops it on purpose): an unmapped camera is an error naming it, never silently ignored.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from smolvla import configio
+from smolvla.data.paths import confine
+from smolvla.types import ACTION, OBS_IMAGES_PREFIX, OBS_STATE
 
-from smolvla.data.dataset import LeRobotDataset
-from smolvla.data.meta import load_meta
-from smolvla.types import ACTION, ACTION_IS_PAD, OBS_IMAGES_PREFIX, OBS_STATE
+if TYPE_CHECKING:  # this module stays torch- and pyarrow-free: training configs import it
+    from smolvla.data.meta import DatasetMeta
 
-VIEWS = tuple(f"{OBS_IMAGES_PREFIX}image{i}" for i in (1, 2, 3))
-DEFAULT_VIEW_BY_NAME = {"top": VIEWS[0], "wrist": VIEWS[1], "side": VIEWS[2]}
-NORM_EPS = 1e-8
+VIEW_NAMES = ("image1", "image2", "image3")
+VIEWS = tuple(OBS_IMAGES_PREFIX + v for v in VIEW_NAMES)
+DEFAULT_VIEW_BY_NAME = {"top": "image1", "wrist": "image2", "side": "image3"}
 
 
 @dataclass(frozen=True)
 class MixtureSource:
-    """One dataset of the mixture: `weight` is its relative sampling probability."""
+    """One dataset of a mixture.
+
+    root: dataset directory (relative paths in a file are resolved against the file's folder).
+    weight: relative sampling probability of the dataset (frames are uniform within it).
+    cameras: camera name -> "image1" | "image2" | "image3" | null (drop); names without the
+        "observation.images." prefix. Cameras named top / wrist / side may be left out (default views).
+    relabel: task string -> replacement, applied when the dataset is read (the file on disk is untouched;
+        `smolvla relabel` rewrites a dataset instead).
+    """
 
     root: str
     weight: float = 1.0
-    camera_mapping: dict[str, str | None] | None = None
-    episodes: tuple[int, ...] | None = None
+    cameras: dict[str, str | None] = field(default_factory=dict)
+    relabel: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        configio.check_fields(self)
         if not self.weight > 0:
-            raise ValueError(f"source {self.root}: weight must be > 0, got {self.weight}")
-        for cam, view in (self.camera_mapping or {}).items():
-            if view is not None and view not in VIEWS:
-                raise ValueError(f"source {self.root}: camera {cam!r} mapped to {view!r}; expected one of {VIEWS}")
+            raise ValueError(f"mixture dataset {self.root}: weight must be > 0, got {self.weight}")
+        for cam, view in self.cameras.items():
+            if view is not None and view not in VIEW_NAMES:
+                raise ValueError(
+                    f"mixture dataset {self.root}: camera {cam!r} mapped to {view!r}; expected one of "
+                    f"{list(VIEW_NAMES)} or null (drop it)"
+                )
+        views = [v for v in self.cameras.values() if v is not None]
+        if len(set(views)) != len(views):
+            raise ValueError(f"mixture dataset {self.root}: two cameras map to one view in {self.cameras}")
 
 
 @dataclass(frozen=True)
 class MixtureConfig:
-    sources: tuple[MixtureSource, ...]
-    max_state_dim: int = 32
-    max_action_dim: int = 32
-    chunk_size: int = 50
-    image_size: tuple[int, int] | None = None
-    normalize: bool = True
-    seed: int = 0
+    """The datasets of a mixture (see the module docstring for the file format)."""
+
+    datasets: tuple[MixtureSource, ...]
 
     def __post_init__(self) -> None:
-        if not self.sources:
-            raise ValueError("a mixture needs at least one source")
+        configio.check_fields(self)
+        if not self.datasets:
+            raise ValueError('a mixture needs at least one dataset ("datasets" is empty)')
 
     @classmethod
-    def from_dict(cls, d: dict) -> MixtureConfig:
-        unknown = set(d) - {f for f in cls.__dataclass_fields__}
-        if unknown:
-            raise ValueError(f"unknown mixture config keys {sorted(unknown)}")
-        srcs = tuple(
-            MixtureSource(**{**s, "episodes": tuple(s["episodes"]) if s.get("episodes") is not None else None})
-            for s in d["sources"]
-        )
-        size = d.get("image_size")
-        return cls(**{**d, "sources": srcs, "image_size": tuple(size) if size is not None else None})
+    def from_dict(cls, d: object, *, source: str | None = None) -> MixtureConfig:
+        return configio.from_dict(cls, d, source=source)
 
-    @classmethod
-    def from_json(cls, path: str | Path) -> MixtureConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    def to_dict(self) -> dict:
+        return configio.to_dict(self)
 
 
-def resolve_camera_mapping(source: MixtureSource, camera_keys: list[str]) -> dict[str, str]:
-    """Dataset camera key -> standard view; refuses unmapped cameras and two cameras on one view."""
-    explicit = source.camera_mapping or {}
-    unknown = sorted(set(explicit) - set(camera_keys))
+def load_mixture(path: str | Path) -> MixtureConfig:
+    """Read a mixture file; each dataset root is resolved against the file's folder and must stay inside it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"mixture file {path} does not exist") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"cannot parse mixture file {path}: {e}") from e
+    cfg = MixtureConfig.from_dict(data, source=str(path))
+    resolved = []
+    for i, src in enumerate(cfg.datasets):
+        root = confine(path.parent, src.root, f"{path} datasets[{i}].root").resolve()
+        resolved.append(MixtureSource(str(root), src.weight, dict(src.cameras), dict(src.relabel)))
+    return MixtureConfig(tuple(resolved))
+
+
+def camera_views(source: MixtureSource, meta: DatasetMeta) -> dict[str, str]:
+    """Dataset camera key -> standard view key. Raises naming an unmapped camera and the options."""
+    names = [k.removeprefix(OBS_IMAGES_PREFIX) for k in meta.camera_keys]
+    unknown = sorted(set(source.cameras) - set(names))
     if unknown:
-        raise ValueError(f"source {source.root}: camera_mapping names {unknown}, not cameras of it: {camera_keys}")
-    out = {}
-    for cam in camera_keys:
-        if cam in explicit:
-            view = explicit[cam]
-        else:
-            view = DEFAULT_VIEW_BY_NAME.get(cam.removeprefix(OBS_IMAGES_PREFIX))
-            if view is None:
-                raise ValueError(
-                    f"source {source.root}: camera {cam!r} has no default view; add it to camera_mapping "
-                    f"(one of {VIEWS}, or null to drop it)"
-                )
+        raise ValueError(f'mixture dataset {source.root}: "cameras" names {unknown}, not cameras of it: {names}')
+    out: dict[str, str] = {}
+    for name in names:
+        view = source.cameras[name] if name in source.cameras else DEFAULT_VIEW_BY_NAME.get(name)
+        if name not in source.cameras and view is None:
+            raise ValueError(
+                f'mixture dataset {source.root}: camera {name!r} has no standard view; map it in "cameras" to '
+                f"one of {list(VIEW_NAMES)} (image1 top, image2 wrist, image3 side) or to null to drop it"
+            )
         if view is not None:
-            if view in out.values():
-                raise ValueError(f"source {source.root}: two cameras map to {view}")
-            out[cam] = view
+            if OBS_IMAGES_PREFIX + view in out.values():
+                raise ValueError(f"mixture dataset {source.root}: two cameras map to {view}: {names}")
+            out[OBS_IMAGES_PREFIX + name] = OBS_IMAGES_PREFIX + view
+    if not out:
+        raise ValueError(f"mixture dataset {source.root}: every camera is dropped; keep at least one of {names}")
     return out
 
 
-def resize_with_pad(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """float32[3, h, w] -> float32[3, height, width]: keep aspect ratio, bilinear, pad left/top with 0."""
-    _, h, w = img.shape
-    ratio = max(w / width, h / height)
-    new_h, new_w = int(h / ratio), int(w / ratio)
-    resized = F.interpolate(img[None], size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
-    return F.pad(resized, (width - new_w, 0, height - new_h, 0), value=0.0)
+def view_order(camera_keys: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Camera keys sorted by their default standard view (top, wrist, side), the others after in their order.
+
+    A policy fine-tuned from a mixture checkpoint on one dataset sees that dataset's cameras in this order,
+    the order their views had in pretraining (absent views take no token positions, so the slots match)."""
+    rank = {OBS_IMAGES_PREFIX + name: i for i, name in enumerate(DEFAULT_VIEW_BY_NAME)}
+    return tuple(sorted(camera_keys, key=lambda k: rank.get(k, len(rank))))
 
 
-def _pad_last(x: torch.Tensor, size: int, what: str) -> torch.Tensor:
-    if x.shape[-1] > size:
-        raise ValueError(f"{what} has {x.shape[-1]} dims, more than the mixture's max of {size}")
-    return F.pad(x, (0, size - x.shape[-1]))
+def vector_dim(meta: DatasetMeta, key: str) -> int:
+    feat = meta.features.get(key)
+    if feat is None or len(feat["shape"]) != 1:
+        raise ValueError(f"dataset {meta.root}: {key!r} must be a vector feature, got {feat}")
+    return int(feat["shape"][0])
 
 
-class MixtureDataset(torch.utils.data.Dataset):
-    """Concatenation of the sources' LeRobotDatasets with standard views and padded vectors."""
-
-    def __init__(self, config: MixtureConfig):
-        self.config = config
-        self.datasets: list[LeRobotDataset] = []
-        self.mappings: list[dict[str, str]] = []
-        self.stats: list[dict[str, dict[str, torch.Tensor]]] = []
-        for src in config.sources:
-            meta = load_meta(src.root)
-            delta = {OBS_STATE: [0.0], ACTION: [i / meta.fps for i in range(config.chunk_size)]}
-            # Cameras are read without a delta: a video frame and an image row then both come back [3, H, W]
-            # (with a [0.0] delta LeRobot's image columns stack to [1, 3, H, W]).
-            ds = LeRobotDataset(src.root, delta_timestamps=delta, episodes=src.episodes)
-            self.datasets.append(ds)
-            self.mappings.append(resolve_camera_mapping(src, ds.camera_keys))
-            self.stats.append(self._source_stats(ds))
-        self.lengths = [len(d) for d in self.datasets]
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-
-    def _source_stats(self, ds: LeRobotDataset) -> dict[str, dict[str, torch.Tensor]]:
-        out = {}
-        for key in (OBS_STATE, ACTION):
-            if key not in ds.meta.stats:
-                if self.config.normalize:
-                    raise ValueError(f"source {ds.root}: no stats for {key!r}; run `smolvla stats {ds.root}`")
-                continue
-            out[key] = {s: torch.as_tensor(ds.meta.stats[key][s], dtype=torch.float32) for s in ("mean", "std")}
-        return out
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def locate(self, i: int) -> tuple[int, int]:
-        """(source index, index inside that source) of mixture item i."""
-        if not 0 <= i < len(self):
-            raise IndexError(f"index {i} out of range for a mixture of {len(self)} frames")
-        s = int(np.searchsorted(self.offsets, i, side="right") - 1)
-        return s, int(i - self.offsets[s])
-
-    def _norm(self, s: int, key: str, x: torch.Tensor) -> torch.Tensor:
-        if not self.config.normalize:
-            return x
-        st = self.stats[s][key]
-        return (x - st["mean"]) / (st["std"] + NORM_EPS)
-
-    def __getitem__(self, i: int) -> dict:
-        s, j = self.locate(i)
-        raw = self.datasets[s][j]
-        cfg = self.config
-        item: dict = {}
-        present = {view: cam for cam, view in self.mappings[s].items()}
-        shape = None
-        for view in VIEWS:
-            if view in present:
-                img = raw[present[view]]
-                img = resize_with_pad(img, *cfg.image_size) if cfg.image_size else img
-                item[view], shape = img, img.shape
-        for view in VIEWS:
-            if view not in item:
-                if shape is None and cfg.image_size is None:
-                    raise ValueError(f"source {cfg.sources[s].root} has no camera and image_size is not set")
-                item[view] = torch.zeros(shape if shape is not None else (3, *cfg.image_size))
-            item[f"{view}_is_pad"] = torch.tensor([view not in present])
-        state = self._norm(s, OBS_STATE, raw[OBS_STATE][-1])  # last (only) observation step
-        action = self._norm(s, ACTION, raw[ACTION])
-        item[OBS_STATE] = _pad_last(state, cfg.max_state_dim, f"{cfg.sources[s].root} state")
-        item[ACTION] = _pad_last(action, cfg.max_action_dim, f"{cfg.sources[s].root} action")
-        item[ACTION_IS_PAD] = raw[f"{ACTION}_is_pad"]
-        item["state_dim"] = torch.tensor(state.shape[-1])
-        item["action_dim"] = torch.tensor(action.shape[-1])
-        item["source_index"] = torch.tensor(s)
-        for key in ("index", "episode_index", "frame_index", "timestamp", "task"):
-            item[key] = raw[key]
-        return item
+def relabelled_tasks(source: MixtureSource, meta: DatasetMeta) -> list[str]:
+    """The dataset's task strings as training sees them (its relabel table applied)."""
+    unknown = sorted(set(source.relabel) - set(meta.tasks))
+    if unknown:
+        raise ValueError(f"mixture dataset {source.root}: relabel names tasks {unknown} it does not have: {meta.tasks}")
+    return [source.relabel.get(t, t) for t in meta.tasks]
 
 
-class MixtureSampler(torch.utils.data.Sampler[int]):
-    """Weighted sampling over sources: pick a source with probability weight / sum(weights), then a
-    uniform frame inside it. Deterministic for a given (seed, epoch); call `set_epoch` each epoch."""
-
-    def __init__(self, lengths: list[int], weights: list[float], num_samples: int, seed: int = 0):
-        if len(lengths) != len(weights) or not lengths:
-            raise ValueError(f"need one weight per source, got {len(weights)} weights for {len(lengths)} sources")
-        if any(n <= 0 for n in lengths):
-            raise ValueError(f"every source needs at least one frame, got lengths {lengths}")
-        self.lengths = torch.tensor(lengths, dtype=torch.int64)
-        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
-        self.weights = torch.tensor(weights, dtype=torch.float64)
-        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        src = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g)
-        within = (torch.rand(self.num_samples, generator=g, dtype=torch.float64) * self.lengths[src]).long()
-        return iter((self.offsets[src] + within).tolist())
+def check_source(source: MixtureSource, meta: DatasetMeta, max_state_dim: int, max_action_dim: int) -> None:
+    """Everything checkable from metadata: camera mapping, sizes within the model's slots, stats present."""
+    camera_views(source, meta)
+    relabelled_tasks(source, meta)
+    for key, most in ((OBS_STATE, max_state_dim), (ACTION, max_action_dim)):
+        dim = vector_dim(meta, key)
+        if dim > most:
+            raise ValueError(f"mixture dataset {source.root}: {key!r} has {dim} dims, more than the model's {most}")
+        have = meta.stats.get(key, {})
+        if not {"mean", "std"} <= set(have):
+            raise ValueError(
+                f"mixture dataset {source.root}: no mean/std of {key!r} in meta/stats.json (found {sorted(have)}); "
+                f"run `smolvla stats {source.root}`"
+            )

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smolvla import configio
+from smolvla.data.mixture import MixtureConfig
 
 FreezeMode = Literal["vision_frozen", "expert_only", "full"]
 InitKind = Literal["scratch", "checkpoint", "lerobot", "backbone"]
 Backend = Literal["single", "accelerate"]
 MixedPrecision = Literal["no", "bf16"]
 TokenizerKind = Literal["bpe", "byte"]
+TaskPadding = Literal["longest", "budget"]
 
 
 @dataclass(frozen=True)
@@ -137,21 +139,74 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Image augmentation strengths (`smolvla.data.augment`); 0 turns one off, all 0 (default) = none.
+
+    shift: pixels the image moves by at most (pad and random crop); brightness / contrast / saturation:
+    the factor is drawn from U[1 - s, 1 + s].
+    """
+
+    shift: int = 0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+
+    def __post_init__(self) -> None:
+        configio.check_fields(self)
+        if self.shift < 0:
+            raise ValueError(f"AugmentConfig.shift must be >= 0 pixels, got {self.shift}")
+        for name in ("brightness", "contrast", "saturation"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"AugmentConfig.{name} must be in [0, 1), got {value}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.shift or self.brightness or self.contrast or self.saturation)
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """The training data: one dataset, or a weighted mixture sharing the same features."""
+    """The training data, one of:
+
+    datasets: one dataset, or several sharing cameras and state/action sizes (weighted, their statistics
+        pooled): the policy keeps that layout (what fine-tuning on a robot's tasks uses);
+    mixture: datasets of any layout mapped to the standard views and padded (`smolvla.data.mixture`, each
+        normalised with its own statistics): the paper's pretraining (CLI: --mixture mix.json).
+    cache_mb: memory per process for items whose frames were decoded once (`smolvla.data.cache`); 0 = off.
+    augment: image augmentation (off by default). pad_tasks: "longest" pads task tokens to the batch's
+        longest task, "budget" to the policy's fixed token budget (same loss; longest is faster).
+    """
 
     datasets: tuple[DatasetSpec, ...] = ()
+    mixture: MixtureConfig | None = None
     num_workers: int = 0
     shuffle: bool = True
+    cache_mb: int = 1024
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pad_tasks: TaskPadding = "longest"
 
     def __post_init__(self) -> None:
         configio.check_fields(self)
         if self.num_workers < 0:
             raise ValueError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
+        if self.cache_mb < 0:
+            raise ValueError(f"DataConfig.cache_mb must be >= 0, got {self.cache_mb}")
+        if self.mixture is not None and self.datasets:
+            raise ValueError("DataConfig takes datasets or a mixture, not both (CLI: --dataset or --mixture)")
 
     @property
     def is_mixture(self) -> bool:
-        return len(self.datasets) > 1
+        """Several datasets, sampled by weight (a mixture file, or repeated --dataset)."""
+        return self.mixture is not None or len(self.datasets) > 1
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return tuple(s.root for s in (self.mixture.datasets if self.mixture else self.datasets))
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return tuple(s.weight for s in (self.mixture.datasets if self.mixture else self.datasets))
 
 
 @dataclass(frozen=True)
@@ -185,6 +240,8 @@ class TrainConfig:
     mixed_precision: MixedPrecision = "no"
     plot_loss: bool = True
     tensorboard: bool = False
+    # A recipe that only means something from trained weights (finetune): a new run must name them (--init).
+    require_init: bool = False
 
     def __post_init__(self) -> None:
         configio.check_fields(self)
@@ -245,14 +302,19 @@ def _tiny_cpu() -> TrainConfig:
 
 
 def _finetune() -> TrainConfig:
-    # The paper's finetuning recipe (warmup 1/30 of the run: 1000 of 30,000 steps). It freezes the VLM, so
-    # it needs pretrained weights: the CLI's --init/--init-path (`check_pretrained_start`).
-    return TrainConfig(freeze="expert_only", batch_size=64, steps=30_000, save_every=5000, log_every=100)
+    # The paper's finetuning recipe (warmup 1/30 of the run: 1000 of 30,000 steps). Fine-tuning starts from
+    # trained weights, whatever is frozen: --init/--init-path is required (`check_pretrained_start`), also
+    # with --freeze full (a policy pretrained on a mixture is fine-tuned with --init checkpoint).
+    return TrainConfig(
+        freeze="expert_only", batch_size=64, steps=30_000, save_every=5000, log_every=100, require_init=True
+    )
 
 
 def _pretrain_mixture() -> TrainConfig:
-    # Pretraining on a community-dataset mixture: batch 256, 200k steps (warmup 1000), vision encoder
-    # frozen, so it starts from a pretrained SmolVLM2 backbone (--init backbone --init-path DIR).
+    # Pretraining on a community-dataset mixture (the paper's stage 1): batch 256, 200k steps (warmup 1000),
+    # vision encoder frozen, so it starts from a pretrained SmolVLM2 backbone (--init backbone --init-path
+    # DIR). Without one, every part must train: --freeze full (the CPU recipe, scripts/pretrain_mixture.sh);
+    # a frozen random encoder is refused (`check_pretrained_start`).
     return TrainConfig(
         init=InitConfig(kind="scratch", model_preset="smolvla_base"),
         freeze="vision_frozen",
@@ -288,12 +350,20 @@ _FROZEN = {
 
 
 def check_pretrained_start(cfg: TrainConfig) -> None:
-    """Refuse a new run that would freeze random weights: a frozen part must come from a pretrained model.
+    """Refuse a new run that would freeze random weights: a frozen part must come from a pretrained model;
+    and a new run of a recipe that requires trained weights (`require_init`: finetune) without them.
 
     A resumed run is exempt: its weights come from its own checkpoint, whatever `init` says.
     """
-    if cfg.resume or cfg.init.kind != "scratch" or cfg.freeze == "full":
+    if cfg.resume or cfg.init.kind != "scratch":
         return
+    if cfg.freeze == "full":
+        if not cfg.require_init:
+            return
+        raise ValueError(
+            "this recipe fine-tunes trained weights, but init is 'scratch'; name them (CLI: --init "
+            "checkpoint|lerobot|backbone --init-path DIR), or train from scratch with another preset (tiny_cpu)"
+        )
     raise ValueError(
         f"freeze={cfg.freeze!r} keeps {_FROZEN[cfg.freeze]} at its initial weights, but init is 'scratch' "
         f"(random {cfg.init.model_preset!r} weights); start from pretrained weights (CLI: --init "

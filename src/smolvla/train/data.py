@@ -3,6 +3,16 @@
 Everything here reads only dataset metadata (`meta/info.json`, `meta/stats.json`, episodes) until the
 checks pass, so a missing camera, a state-size mismatch or absent statistics fail in milliseconds
 instead of after the model is built and the first batch decoded.
+
+Two kinds of data, one stream (`make_dataloader`: one resumable weighted sampler, one collate):
+- datasets of one layout (`DataConfig.datasets`): items as LeRobot returns them; the policy has their
+  cameras and sizes and normalises with their (pooled) statistics;
+- a mixture (`DataConfig.mixture`): every dataset mapped to the standard layout by
+  `smolvla.data.mixture_dataset` (views image1-3 with masks, vectors padded to the model's 32 slots and
+  normalised per dataset); the policy then has the standard cameras, 32-dim state/action and no
+  normalisation of its own (`mixture_policy_inputs`).
+Decoded frames are kept in memory up to `DataConfig.cache_mb` (`smolvla.data.cache`), augmentation is
+applied after the cache, and task strings are tokenised in the loader, padded to the batch's longest task.
 """
 
 from __future__ import annotations
@@ -14,26 +24,61 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, default_collate
 
+from smolvla.data.augment import augment_item
+from smolvla.data.cache import DecodedFrames
 from smolvla.data.dataset import LeRobotDataset
 from smolvla.data.meta import DatasetMeta, load_meta
+from smolvla.data.mixture import VIEWS, MixtureConfig, check_source, relabelled_tasks
+from smolvla.data.mixture_dataset import MixtureSourceDataset
 from smolvla.data.stats import aggregate_stats
+from smolvla.model.config import ModelConfig
 from smolvla.policy.config import PolicyConfig
 from smolvla.policy.normalize import NormStats
 from smolvla.policy.tokenizer import TaskTokenizer
-from smolvla.train.config import DataConfig
+from smolvla.train.config import AugmentConfig, DataConfig
 from smolvla.train.sampler import ResumableBatchSampler, SamplerState
-from smolvla.types import ACTION, OBS_STATE
+from smolvla.types import ACTION, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE, TASK
 
 logger = logging.getLogger(__name__)
 
 
 def load_metas(cfg: DataConfig) -> list[DatasetMeta]:
     """Metadata of every dataset in the config (validated by the data package)."""
-    if not cfg.datasets:
-        raise ValueError("no training dataset given: set data.datasets (CLI: --dataset DIR)")
-    return [load_meta(spec.root) for spec in cfg.datasets]
+    if not cfg.roots:
+        raise ValueError("no training dataset given: set data.datasets or data.mixture (CLI: --dataset DIR)")
+    return [load_meta(root) for root in cfg.roots]
+
+
+def mixture_policy_inputs(model: ModelConfig) -> dict[str, Any]:
+    """PolicyConfig fields of a policy trained on a mixture: the standard views, the model's padded sizes,
+    and no normalisation of its own (each dataset is normalised with its own statistics when read)."""
+    return {
+        "camera_keys": VIEWS,
+        "state_dim": model.max_state_dim,
+        "action_dim": model.max_action_dim,
+        "state_norm": "identity",
+        "action_norm": "identity",
+    }
+
+
+def is_mixture_layout(cfg: PolicyConfig) -> bool:
+    """Whether `cfg` is the layout `mixture_policy_inputs` gives (a mixture-trained checkpoint)."""
+    return cfg.camera_keys == VIEWS and cfg.norm_modes() == {OBS_STATE: "identity", ACTION: "identity"}
+
+
+def check_mixture(mixture: MixtureConfig, metas: Sequence[DatasetMeta], model: ModelConfig) -> None:
+    """Camera mappings, sizes and statistics of every mixture dataset, from metadata only."""
+    for source, meta in zip(mixture.datasets, metas, strict=True):
+        check_source(source, meta, model.max_state_dim, model.max_action_dim)
+
+
+def training_tasks(metas: Sequence[DatasetMeta], mixture: MixtureConfig | None = None) -> list[list[str]]:
+    """Per dataset, its task strings as training sees them (a mixture's relabel tables applied)."""
+    if mixture is None:
+        return [list(m.tasks) for m in metas]
+    return [relabelled_tasks(src, m) for src, m in zip(mixture.datasets, metas, strict=True)]
 
 
 def _vector_dim(meta: DatasetMeta, key: str) -> int:
@@ -75,14 +120,16 @@ def check_dataset_matches_policy(meta: DatasetMeta, cfg: PolicyConfig) -> None:
         logger.warning("dataset %s: cameras %s are not inputs of the policy; they are dropped", meta.root, unused)
 
 
-def check_task_budget(metas: Sequence[DatasetMeta], tokenizer: TaskTokenizer, shown: int = 10) -> None:
+def check_task_budget(
+    metas: Sequence[DatasetMeta], tokenizer: TaskTokenizer, shown: int = 10, mixture: MixtureConfig | None = None
+) -> None:
     """Every task string of every dataset must fit the policy's token budget; otherwise the first batch
     holding an over-long task would stop the run, possibly hours in. One error lists them all."""
     if tokenizer.truncate:
         return
     over = []
-    for meta in metas:
-        for task, n in zip(meta.tasks, tokenizer.lengths(list(meta.tasks)), strict=True):
+    for meta, tasks in zip(metas, training_tasks(metas, mixture), strict=True):
+        for task, n in zip(tasks, tokenizer.lengths(tasks), strict=True):
             if n > tokenizer.max_length:
                 over.append((n, task, meta.root))
     if not over:
@@ -112,7 +159,10 @@ def check_stats(meta: DatasetMeta) -> None:
 
 
 def training_stats(metas: Sequence[DatasetMeta], cfg: PolicyConfig) -> NormStats:
-    """Normalisation stats for training: one dataset's own, or the count-weighted pool of a mixture."""
+    """Normalisation stats for training: one dataset's own, or the count-weighted pool of datasets of one
+    layout. A mixture-layout policy normalises nothing itself (its datasets are normalised when read)."""
+    if is_mixture_layout(cfg):
+        return NormStats.from_flat({}, cfg.feature_dims(), cfg.norm_modes(), source="mixture")
     for meta in metas:
         check_stats(meta)
     keys = (OBS_STATE, ACTION)
@@ -129,13 +179,58 @@ def training_stats(metas: Sequence[DatasetMeta], cfg: PolicyConfig) -> NormStats
     return NormStats.from_flat(flat, cfg.feature_dims(), cfg.norm_modes(), source="dataset stats")
 
 
-def open_datasets(metas: Sequence[DatasetMeta], cfg: PolicyConfig) -> list[Dataset]:
-    """Open each dataset with an action chunk of `chunk_size` future steps (at the dataset's own fps)."""
-    out = []
-    for meta in metas:
-        deltas = {ACTION: [i / meta.fps for i in range(cfg.chunk_size)]}
-        out.append(LeRobotDataset(meta.root, delta_timestamps=deltas))
+def open_datasets(metas: Sequence[DatasetMeta], cfg: PolicyConfig, data: DataConfig) -> list[Dataset]:
+    """Each dataset with an action chunk of `chunk_size` future steps (at the dataset's own fps), its decoded
+    frames cached (`data.cache_mb`, shared in proportion to frames), seen in the mixture's standard layout
+    when `data.mixture` is set, and augmented when `data.augment` asks for it."""
+    total = sum(m.total_frames for m in metas) or 1
+    out: list[Dataset] = []
+    for i, meta in enumerate(metas):
+        deltas = {ACTION: [k / meta.fps for k in range(cfg.chunk_size)]}
+        base = LeRobotDataset(meta.root, delta_timestamps=deltas, return_uint8=True)
+        ds: Dataset = DecodedFrames(base, data.cache_mb * 2**20 * meta.total_frames // total)
+        if data.mixture is not None:
+            m = cfg.model
+            ds = MixtureSourceDataset(
+                ds, meta, data.mixture.datasets[i], i, cfg.image_size, m.max_state_dim, m.max_action_dim
+            )
+        if data.augment.enabled:
+            ds = _Augmented(ds, data.augment)
+        out.append(ds)
     return out
+
+
+class _Augmented(Dataset):
+    """Camera images of `base`'s items augmented (`smolvla.data.augment`)."""
+
+    def __init__(self, base: Dataset, cfg: AugmentConfig) -> None:
+        self.base, self.cfg = base, cfg
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        c = self.cfg
+        return augment_item(self.base[i], c.shift, c.brightness, c.contrast, c.saturation)
+
+
+class TokenizingCollate:
+    """default_collate, then the batch's task strings tokenised (`observation.language.tokens` / mask), padded
+    to the batch's longest task (`pad="longest"`) or to the policy's budget (`"budget"`). Padding is masked
+    out of attention and takes no position, so the loss is the same; shorter sequences are cheaper."""
+
+    def __init__(self, tokenizer: TaskTokenizer | None, pad: str) -> None:
+        self.tokenizer, self.pad = tokenizer, pad
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = default_collate(items)
+        if self.tokenizer is not None:
+            tokens, mask = self.tokenizer(list(batch[TASK]))
+            if self.pad == "longest":
+                width = max(int(mask.sum(1).max()), 1)
+                tokens, mask = tokens[:, :width], mask[:, :width]
+            batch[OBS_LANG_TOKENS], batch[OBS_LANG_MASK] = tokens, mask
+        return batch
 
 
 class _SelectKeys(Dataset):
@@ -163,12 +258,14 @@ def make_dataloader(
     rank: int = 0,
     world_size: int = 1,
     state: SamplerState | None = None,
+    tokenizer: TaskTokenizer | None = None,
 ) -> tuple[DataLoader, ResumableBatchSampler]:
-    """An endless DataLoader over the (mixture of) datasets, positioned at `state`."""
+    """An endless DataLoader over the (mixture of) datasets, positioned at `state`; with a `tokenizer`, batches
+    carry the tokenised tasks (`TokenizingCollate`)."""
     unused = sorted({k for m in metas for k in m.camera_keys if k not in policy_cfg.camera_keys})
-    wrapped = [_SelectKeys(d, unused) if unused else d for d in datasets]
+    wrapped = [_SelectKeys(d, unused) if unused and data_cfg.mixture is None else d for d in datasets]
     sizes = [len(d) for d in wrapped]  # type: ignore[arg-type]
-    weights = [s.weight for s in data_cfg.datasets] if data_cfg.is_mixture else None
+    weights = list(data_cfg.weights) if data_cfg.is_mixture else None
     sampler = ResumableBatchSampler(
         sizes,
         batch_size,
@@ -185,6 +282,7 @@ def make_dataloader(
         ConcatDataset(wrapped),
         batch_sampler=sampler,
         num_workers=data_cfg.num_workers,
+        collate_fn=TokenizingCollate(tokenizer, data_cfg.pad_tasks),
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=data_cfg.num_workers > 0,
     )

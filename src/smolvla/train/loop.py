@@ -102,17 +102,17 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
             # The optimiser state holds exactly the parameters that trained; another set cannot resume it.
             raise ValueError(f"cannot resume {ckpt} (freeze={saved.freeze!r}) with freeze={cfg.freeze!r}")
         check_resume_schedule(saved, cfg, ckpt)
-        policy = resume_policy(ckpt / PRETRAINED_DIR, metas, cfg.init.max_task_tokens)
+        policy = resume_policy(ckpt / PRETRAINED_DIR, metas, cfg.init.max_task_tokens, cfg.data.mixture)
     else:
         if list_checkpoints(ckpt_dir):
             raise ValueError(
                 f"{ckpt_dir} already holds checkpoints {[p.name for p in list_checkpoints(ckpt_dir)]}; "
                 "pass resume=True (CLI: --resume) to continue that run, or choose another output_dir"
             )
-        policy = build_policy(cfg.init, metas, cfg.seed)
+        policy = build_policy(cfg.init, metas, cfg.seed, cfg.data.mixture)
     if policy.tokenizer is not None:
-        check_task_budget(metas, policy.tokenizer)
-    datasets = open_datasets(metas, policy.config)
+        check_task_budget(metas, policy.tokenizer, mixture=cfg.data.mixture)
+    datasets = open_datasets(metas, policy.config, cfg.data)
     apply_freeze(policy.model, cfg.freeze, policy.config.model.decoder.layers)
     params = [p for p in policy.model.parameters() if p.requires_grad]
     o = cfg.optimizer
@@ -135,7 +135,7 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
         torch.manual_seed(base + runtime.rank)
     loader, sampler = make_dataloader(
         datasets, metas, policy.config, cfg.data, cfg.batch_size, cfg.seed,
-        rank=runtime.rank, world_size=runtime.world_size, state=sampler_state,
+        rank=runtime.rank, world_size=runtime.world_size, state=sampler_state, tokenizer=policy.tokenizer,
     )  # fmt: skip
     return TrainState(policy, module, optimizer, scheduler, loader, sampler, params, runtime, step, run_dir)
 
