@@ -35,6 +35,9 @@ def serve(
     tls_cert: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM certificate: serve wss://."),
     tls_key: Path | None = typer.Option(None, exists=True, dir_okay=False, help="PEM private key for --tls-cert."),
     device: str = device_option("cpu", help="Torch device of the policy."),
+    precision: str = choice_option(
+        "auto", ("auto", "fp32", "bf16"), help="torch engine dtype; auto: bf16 only where the device has it natively."
+    ),
     threads: int | None = typer.Option(None, help="Intra-op threads of torch or ONNX Runtime (default: theirs)."),
     batch_window_ms: float = typer.Option(5.0, help="Wait this long to batch observations of several clients."),
     max_batch: int = typer.Option(8, help="Most observations in one forward pass."),
@@ -50,7 +53,9 @@ def serve(
     if engine == "onnx":
         runner = onnx_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk)
     else:
-        runner = torch_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk)
+        runner = torch_runner(
+            checkpoint, threads=threads, device=device, precision=precision, actions_per_chunk=actions_per_chunk
+        )
     config = ServerConfig(
         host=host,
         port=port,
@@ -68,16 +73,19 @@ def serve(
         typer.echo("server stopped")
 
 
-def torch_runner(checkpoint: Path, *, threads: int | None, device: str, actions_per_chunk: int | None):
-    """The torch policy in `checkpoint` (ours or LeRobot's) behind a `PolicyRunner`."""
+def torch_runner(checkpoint: Path, *, threads: int | None, device: str, precision: str, actions_per_chunk: int | None):
+    """The torch policy in `checkpoint` (ours or LeRobot's) behind a `PolicyRunner`, in `precision`."""
     import torch
 
     from smolvla.policy.policy import SmolVLAPolicy
+    from smolvla.policy.precision import resolve_dtype
     from smolvla.serve.runner import PolicyRunner
 
     if threads is not None:
         torch.set_num_threads(threads)
-    policy = SmolVLAPolicy.from_pretrained(checkpoint, device=device).eval()
+    dtype = resolve_dtype(precision, device)
+    logging.getLogger(__name__).info("torch engine: %s on %s", dtype, device)
+    policy = SmolVLAPolicy.from_pretrained(checkpoint, device=device, dtype=dtype).eval()
     return PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=f"SmolVLAPolicy({checkpoint.name})")
 
 
