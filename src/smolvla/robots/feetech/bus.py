@@ -151,8 +151,8 @@ class FeetechBus:
 
     def _encode(self, name: str, value: int) -> bytes:
         reg = register(name)
-        raw = encode_sign_magnitude(int(value), reg.sign_bit) if reg.sign_bit is not None else int(value)
         try:
+            raw = encode_sign_magnitude(int(value), reg.sign_bit) if reg.sign_bit is not None else int(value)
             return to_bytes(raw, reg.size)
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
