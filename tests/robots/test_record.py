@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from fake_arm import JOINTS, FakeArm
+from typer.testing import CliRunner
 
+from smolvla.cli.main import app
 from smolvla.data import DatasetWriter, LeRobotDataset, VideoEncoding
 from smolvla.robots.cameras_fake import FakeCamera
 from smolvla.robots.record import RecordConfig, Recorder, check_resumable, dataset_features
 from smolvla.robots.record_controls import Controls, parse_command
 from smolvla.robots.record_saver import EpisodeBuffer, EpisodeSaver
+from smolvla.robots.sim_bus import SimBusServer
 
 FPS = 30
 
@@ -133,3 +140,51 @@ def test_saver_runs_off_the_caller_and_reports_its_error(tmp_path):
     with pytest.raises(ValueError, match="disk full"):
         saver.close()
     assert saver.saved == [0] and not any(b.dir.exists() for b in buffers)
+
+
+# A dataset written by LeRobot 0.6.1 (tests/fixtures/README.md): the layout a recording must have.
+LEROBOT_V30 = Path(__file__).parents[1] / "fixtures" / "lerobot" / "v30" / "so100_2cam"
+# The console script with torch imports blocked, as on a robot computer without torch.
+TORCH_BLOCKED_CLI = (
+    "import sys\nsys.modules['torch'] = None\nfrom smolvla.cli.main import app\n"
+    "sys.argv = ['smolvla'] + sys.argv[1:]\napp()\n"
+)
+
+
+def test_record_on_the_simulated_bus_without_torch_then_replay(tmp_path):
+    """Teleop on the simulated bus -> `smolvla record` (torch blocked) -> a dataset with LeRobot's layout that
+    our reader reads -> `smolvla replay` of an episode on the follower."""
+    pytest.importorskip("serial")
+    root = tmp_path / "ds"
+    with SimBusServer(tmp_path / "follower") as follower, SimBusServer(tmp_path / "leader", leader=True) as leader:
+        args = ["record", "--root", str(root), "--task", "follow the leader", "--robot-port", str(follower.link_path),
+                "--teleop-port", str(leader.link_path), "--camera", "top=fake:32x24", "--camera", "wrist=fake:32x24",
+                "--episodes", "2", "--episode-time-s", "0.5", "--reset-time-s", "0.2",
+                "--video-codec", "h264"]  # fmt: skip
+        command = [sys.executable, "-c", TORCH_BLOCKED_CLI, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(x) for x in result.stdout.splitlines()]
+        assert lines[-1]["saved"] == [0, 1] and [x["frames"] for x in lines[:2]] == [15, 15]
+        assert all(x["hz"] > 25 for x in lines[:2]), lines
+        assert not any(s.torque_enabled for s in follower.arm.servos)  # released when record ended
+
+        info = json.loads((root / "meta" / "info.json").read_text())
+        ref = json.loads((LEROBOT_V30 / "meta" / "info.json").read_text())
+        assert list(info) == list(ref) and sorted(info["features"]) == sorted(ref["features"])
+        assert info["robot_type"] == "so101_follower" and info["total_frames"] == 30
+        episodes_file = "meta/episodes/chunk-000/file-000.parquet"
+        ours, theirs = pq.read_table(root / episodes_file), pq.read_table(LEROBOT_V30 / episodes_file)
+        assert sorted(ours.column_names) == sorted(theirs.column_names)
+        ds = LeRobotDataset(root)
+        assert len(ds) == 30 and ds[29]["task"] == "follow the leader"
+        actions = np.stack([ds[i]["action"].numpy() for i in range(15)])
+        assert np.ptp(actions, axis=0).max() > 20  # the scripted leader moved, and the recording shows it
+
+        args = ["replay", "--root", str(root), "--episode", "1", "--robot-port", str(follower.link_path)]
+        replay = CliRunner().invoke(app, args)
+        assert replay.exit_code == 0, replay.output
+        summary = json.loads(replay.output.strip().splitlines()[-1])
+        assert summary["frames"] == 15 and summary["hz"] > 25
+        goals = [s.peek("Goal_Position") for s in follower.arm.servos]
+        np.testing.assert_allclose(goals, ds[29]["action"].numpy(), atol=1.0)  # the last recorded action
