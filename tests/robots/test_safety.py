@@ -51,10 +51,17 @@ def test_unknown_joints_are_refused() -> None:
 
 def test_torque_released_on_an_exception() -> None:
     released = []
-    with pytest.raises(RuntimeError, match="policy crashed"), torque_released_on_exit(lambda: released.append(1)):
+
+    def release() -> None:  # records what a second Ctrl-C / SIGTERM would do during the release
+        released.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+
+    with pytest.raises(RuntimeError, match="policy crashed"), torque_released_on_exit(release):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         raise RuntimeError("policy crashed")
-    assert released == [1]
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is restored afterwards
+    assert released == [(signal.SIG_IGN, signal.SIG_IGN)]
+    # The handlers are restored afterwards.
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_watchdog_fires_once_per_stall_and_rearms() -> None:

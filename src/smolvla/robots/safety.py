@@ -84,22 +84,28 @@ def torque_released_on_exit(release: Callable[[], None]) -> Iterator[None]:
     """Run the block; then call `release` (e.g. torque off) whether it returned, raised or was signalled.
 
     SIGINT already raises KeyboardInterrupt; SIGTERM is made to raise SystemExit(143) for the block's
-    duration. Signal handlers can only be set from the main thread: elsewhere the block still releases on
-    exit and exceptions, and a warning says signals are not covered.
+    duration. Both are ignored while `release` runs, so a second Ctrl-C cannot cut it short. Signal
+    handlers can only be set from the main thread: elsewhere the block still releases on exit and
+    exceptions, and a warning says signals are not covered.
     """
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_system_exit)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if on_main:
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGTERM, _raise_system_exit)
     else:
         log.warning("safety: not on the main thread; SIGTERM will not release torque")
     try:
         yield
     finally:
         try:
+            if on_main:  # a second Ctrl-C or SIGTERM must not cut the release short
+                for sig in previous:
+                    signal.signal(sig, signal.SIG_IGN)
             release()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _raise_system_exit(signum: int, frame) -> None:

@@ -9,6 +9,7 @@ included.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ FOLLOWER_SETTINGS = {"Return_Delay_Time": 0, "Maximum_Acceleration": 254, "Accel
 
 class _SOArm:
     role = ""
+    joint_names = JOINTS
 
     def __init__(
         self,
@@ -62,9 +64,7 @@ class _SOArm:
             calibration = cal.load(self.calibration_file, IDS)
         self.calibration = calibration
         self.bus = FeetechBus(port, IDS, timeout_s=timeout_s, retries=retries)
-        self._exit_stack: list = []
-
-    joint_names = JOINTS
+        self._exit_stack = contextlib.ExitStack()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model}, id={self.arm_id!r})"
@@ -106,13 +106,11 @@ class _SOArm:
 
     def __enter__(self):
         self.connect()
-        ctx = torque_released_on_exit(self.disconnect)
-        ctx.__enter__()
-        self._exit_stack.append(ctx)
+        self._exit_stack.enter_context(torque_released_on_exit(self.disconnect))
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._exit_stack.pop().__exit__(*exc)
+    def __exit__(self, *exc) -> bool:
+        return self._exit_stack.__exit__(*exc)
 
     def _configure(self) -> None:
         pass
