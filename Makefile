@@ -4,7 +4,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-EXTRAS ?= train,sim,robots,onnx,dev
+EXTRAS ?= train,sim,robots,viz,onnx,dev
 
 .PHONY: demo test test-slow lint bench clean-venv
 
