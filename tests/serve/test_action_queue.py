@@ -12,6 +12,7 @@ from smolvla.serve.action_queue import (
     chunk_problem,
     chunk_to_timed,
     get_aggregator,
+    inference_delay_ticks,
     latency_budget_s,
     merge_chunk,
     pop_next,
@@ -103,6 +104,28 @@ def test_pop_next_takes_the_head() -> None:
 )
 def test_should_send_observation_threshold(queue_len: int, in_flight: bool, expected: bool) -> None:
     assert should_send_observation(queue_len, chunk_size=50, g=0.7, in_flight=in_flight) is expected
+
+
+def test_the_measured_round_trip_brings_the_request_forward() -> None:
+    # g = 0.2 alone waits for 10 of 50 actions; a 0.5 s round trip at 30 fps needs 15 queued.
+    assert not should_send_observation(12, chunk_size=50, g=0.2, in_flight=False)
+    assert should_send_observation(12, chunk_size=50, g=0.2, in_flight=False, lookahead=15)
+    assert not should_send_observation(12, chunk_size=50, g=0.2, in_flight=True, lookahead=15)
+
+
+def test_inference_delay_ticks_is_the_slowest_recent_round_trip_in_whole_ticks() -> None:
+    assert inference_delay_ticks([], fps=30) == 0
+    assert inference_delay_ticks([0.1, 0.5, 0.2], fps=30) == 15
+    assert inference_delay_ticks([0.9, 0.1, 0.1], fps=30, window=2) == 3  # only the last two count
+    assert inference_delay_ticks([0.101], fps=10) == 2  # a reply just after a tick waits for the next one
+    with pytest.raises(ValueError, match="need fps > 0 and window >= 1, got 0, 5"):
+        inference_delay_ticks([0.1], fps=0)
+
+
+def test_the_rtc_aggregator_takes_the_new_chunk_as_it_is() -> None:
+    # The server already inpainted the new chunk against the queued actions: nothing to blend.
+    merged = merge_chunk(_queue(3, [1.0, 1.0]), _queue(2, [9.0, 8.0, 7.0, 6.0]), 3, get_aggregator("rtc"))
+    assert _as_pairs(merged) == [(3, 8.0), (4, 7.0), (5, 6.0)]
 
 
 def test_should_send_observation_validates() -> None:

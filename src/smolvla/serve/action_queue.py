@@ -13,6 +13,7 @@ the rest overlaps the queued tail of the previous chunk and is merged by an aggr
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,9 @@ AGGREGATORS: dict[str, AggregateFn] = {
     "latest": lambda old, new: new,
     "average": lambda old, new: 0.5 * old + 0.5 * new,
     "conservative": lambda old, new: 0.7 * old + 0.3 * new,
+    # Real-time chunking: the server already inpainted the new chunk against the queued actions it was
+    # sent (docs/protocol.md), so the new chunk replaces them as it is.
+    "rtc": lambda old, new: new,
 }
 
 
@@ -165,17 +169,30 @@ def safe_action(action: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None
     return clamped, bool((clamped != action).any())
 
 
-def should_send_observation(queue_len: int, chunk_size: int, g: float, in_flight: bool) -> bool:
+def should_send_observation(queue_len: int, chunk_size: int, g: float, in_flight: bool, lookahead: int = 0) -> bool:
     """Send a new observation when the queue has drained to `g * chunk_size` actions and none is pending.
 
     g = 1 sends at every tick (a fresh chunk per step), g = 0 only when the queue is empty (synchronous
-    behaviour without the idle wait being hidden).
+    behaviour without the idle wait being hidden). `lookahead`: actions that run out while a request is
+    answered (`inference_delay_ticks`); the request also goes out once the queue is down to that many,
+    so a small g cannot make the robot wait for a round trip it could have covered.
     """
     if not 0.0 <= g <= 1.0:
         raise ValueError(f"g (chunk size threshold) must be in [0, 1], got {g}")
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
-    return not in_flight and queue_len <= g * chunk_size
+    return not in_flight and queue_len <= max(g * chunk_size, lookahead)
+
+
+def inference_delay_ticks(round_trips_s: Sequence[float], fps: float, window: int = 5) -> int:
+    """Control ticks that pass between sending an observation and merging its chunk: the slowest of the
+    last `window` measured round trips (s), rounded up to whole ticks (the chunk is merged before the
+    first tick after it arrives, so at most this many queued actions run meanwhile). 0 before any
+    round trip is measured."""
+    if fps <= 0 or window < 1:
+        raise ValueError(f"need fps > 0 and window >= 1, got {fps}, {window}")
+    recent = round_trips_s[-window:]
+    return math.ceil(max(recent) * fps) if recent else 0
 
 
 def states_similar(state: np.ndarray, last_state: np.ndarray, epsilon: float) -> bool:

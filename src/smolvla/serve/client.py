@@ -30,6 +30,7 @@ from smolvla.serve.action_queue import (
     chunk_problem,
     chunk_to_timed,
     get_aggregator,
+    inference_delay_ticks,
     latency_budget_s,
     merge_chunk,
     pop_next,
@@ -40,6 +41,7 @@ from smolvla.serve.action_queue import (
 from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, pack, unpack
 from smolvla.serve.protocol import (
     MAX_TASK_BYTES,
+    RTC_FEATURE,
     SERVER_TO_CLIENT,
     Actions,
     Error,
@@ -61,6 +63,8 @@ class ClientConfig:
     task: str
     fps: float = 30.0
     g: float = 0.7  # send an observation when the queue holds <= g * chunk_size actions
+    # How a new chunk merges with the queued actions (action_queue.AGGREGATORS). "rtc": real-time chunking,
+    # the server inpaints the new chunk against the queued actions sent with each observation.
     aggregate: str = "weighted"
     mode: Literal["async", "sync"] = "async"  # sync: observe -> infer -> execute n_action_steps -> repeat
     token: str | None = None
@@ -152,6 +156,7 @@ class RobotClient:
         self._in_flight: tuple[int, float] | None = None  # (obs_id, sent_at)
         self._sent: dict[int, int] = {}  # obs_id -> timestep of observations not answered yet
         self._next_obs_id = 0
+        self._round_trips: list[float] = []  # recent observation -> chunk times (s), across episodes
         self._stats = EpisodeStats()
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -213,6 +218,10 @@ class RobotClient:
                         raise ConnectionRefusedError(f"server busy: {reply.message}")  # retried with backoff
                     if isinstance(reply, Error):
                         raise HandshakeRefused(reply.code, reply.message)
+                    if cfg.aggregate == "rtc" and RTC_FEATURE not in reply.features:
+                        raise HandshakeRefused(
+                            "rtc_unsupported", f"aggregate 'rtc' needs real-time chunking, which {cfg.uri} lacks"
+                        )
                     self.welcome, self._ws, delay = reply, ws, cfg.reconnect_initial_s
                     self.reconnects += 0 if first else 1
                     first = False
@@ -297,6 +306,7 @@ class RobotClient:
         latency = time.monotonic() - msg.sent_at
         self._stats.chunks += 1
         self._stats.latencies_s.append(latency)
+        self._round_trips = [*self._round_trips[-19:], latency]
         if self.config.mode == "async" and self.welcome is not None:
             dt, chunk = 1.0 / self.config.fps, self.welcome.chunk_size
             if not within_latency_budget(latency, chunk, dt, self.config.g):
@@ -372,13 +382,16 @@ class RobotClient:
             if waited > self.config.reply_timeout_s:
                 log.warning("observation %d unanswered for %.1f s; sending a new one", self._in_flight[0], waited)
                 self._in_flight = None
-        g = 0.0 if self.config.mode == "sync" else self.config.g
-        if not should_send_observation(len(self.queue), welcome.chunk_size, g, self._in_flight is not None):
+        sync = self.config.mode == "sync"
+        g = 0.0 if sync else self.config.g
+        delay = inference_delay_ticks(self._round_trips, self.config.fps)
+        lookahead = 0 if sync else delay
+        if not should_send_observation(len(self.queue), welcome.chunk_size, g, self._in_flight is not None, lookahead):
             return
         # Must-go whenever the queue is empty: the server may not skip it. With at most one observation in
         # flight this sends one must-go per round trip, never one per tick.
         must_go = self.config.mode == "sync" or not self.queue
-        obs = self._observe(must_go)
+        obs = self._observe(must_go, delay)
         try:
             await ws.send(pack(obs.to_wire()))
         except websockets.ConnectionClosed:
@@ -387,7 +400,28 @@ class RobotClient:
         self._sent[obs.obs_id] = obs.timestep
         self._stats.observations_sent += 1
 
-    def _observe(self, must_go: bool) -> Observation:
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no observation is in flight (True) or `timeout` s pass (False).
+
+        Call between episodes (a reset period): an observation sent near the end of an episode keeps the
+        server's forward busy, and the next episode's first request would queue behind it."""
+        deadline = time.monotonic() + timeout
+        while self._in_flight is not None and self._ws is not None:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    def _rtc_prefix(self, delay: int) -> tuple[np.ndarray | None, int]:
+        """(queued actions float32[n, action_dim] from `next_timestep` on, delay) for an "rtc" client with
+        a non-empty queue; (None, 0) otherwise. Capped at the chunk size the server accepts."""
+        if self.config.aggregate != "rtc" or not self.queue or self.welcome is None:
+            return None, 0
+        # The queue is contiguous from next_timestep by construction (merge_chunk, pop_next).
+        rows = [item.action for item in self.queue[: self.welcome.chunk_size]]
+        return np.stack(rows).astype(np.float32), min(delay, self.welcome.chunk_size)
+
+    def _observe(self, must_go: bool, delay: int = 0) -> Observation:
         raw = self.robot.get_observation()
         images = {}
         for key, shape in self.robot.camera_shapes.items():
@@ -402,6 +436,7 @@ class RobotClient:
                 f"robot observation {OBS_STATE!r}: expected [{self.robot.state_dim}], got {list(state.shape)}"
             )
         self._next_obs_id += 1
+        prefix, delay = self._rtc_prefix(delay)
         return Observation(
             obs_id=self._next_obs_id,
             episode=self.episode,
@@ -411,4 +446,6 @@ class RobotClient:
             state=state,
             task=str(raw.get(TASK, self.config.task)),
             sent_at=time.monotonic(),
+            prefix=prefix,
+            inference_delay=delay,
         )

@@ -25,6 +25,8 @@ PROTOCOL_VERSION = 1
 # A task instruction is a sentence; the bound is checked here, before anything tokenises it (a 10 MiB task
 # would hold the forward thread for seconds).
 MAX_TASK_BYTES = 1024
+# The Welcome feature a server announces when it takes real-time chunking prefixes (see Observation.prefix).
+RTC_FEATURE = "rtc"
 # The largest hello frame the server reads before the token is checked (a hello is a few hundred bytes).
 MAX_HELLO_BYTES = 64 * 1024
 
@@ -144,9 +146,14 @@ class Welcome:
     max_message_bytes: int
     policy: str  # human-readable description of the served policy
     protocol_version: int = PROTOCOL_VERSION
+    # Optional capabilities of this server ("rtc": it takes observation prefixes, see docs/protocol.md).
+    # Absent from older servers' welcomes, so a client needing one refuses them instead of being ignored.
+    features: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
-        return {"type": self.TYPE, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+        wire = {"type": self.TYPE, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+        wire["features"] = list(self.features)
+        return wire
 
     @classmethod
     def from_wire(cls, msg: dict[str, Any]) -> Welcome:
@@ -162,7 +169,15 @@ class Welcome:
             max_message_bytes=_field(msg, "max_message_bytes", int, w),
             policy=_field(msg, "policy", str, w),
             protocol_version=_field(msg, "protocol_version", int, w),
+            features=_features(msg, w),
         )
+
+
+def _features(msg: dict[str, Any], where: str) -> tuple[str, ...]:
+    features = msg.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise ProtocolError("bad_message", f"{where}: field 'features' must be a list of str, got {brief(features)}")
+    return tuple(features)
 
 
 @dataclass(frozen=True)
@@ -180,9 +195,14 @@ class Observation:
     state: np.ndarray
     task: str
     sent_at: float = 0.0
+    # Real-time chunking (a client whose aggregation is "rtc", see docs/protocol.md): float32[n, action_dim]
+    # raw actions the client will still execute from `timestep` on, and how many timesteps it expects to
+    # pass before the chunk arrives. Absent (None) otherwise; older clients never send them.
+    prefix: np.ndarray | None = None
+    inference_delay: int = 0
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "type": self.TYPE,
             "obs_id": self.obs_id,
             "episode": self.episode,
@@ -193,12 +213,17 @@ class Observation:
             "task": self.task,
             "sent_at": self.sent_at,
         }
+        if self.prefix is not None:
+            wire["prefix"] = encode_array(self.prefix, field="observation.prefix")
+            wire["inference_delay"] = self.inference_delay
+        return wire
 
     @classmethod
     def from_wire(cls, msg: dict[str, Any]) -> Observation:
         _check_type(msg, cls.TYPE)
         w = "observation"
         images = _field(msg, "images", dict, w)
+        prefix, delay = _rtc_fields(msg, w)
         return cls(
             obs_id=_field(msg, "obs_id", int, w),
             episode=_non_negative(_field(msg, "episode", int, w), "episode", w),
@@ -208,7 +233,25 @@ class Observation:
             state=decode_array(_field(msg, "state", dict, w), field="observation.state"),
             task=_task(msg, w),
             sent_at=float(_field(msg, "sent_at", (int, float), w)),
+            prefix=prefix,
+            inference_delay=delay,
         )
+
+
+def _rtc_fields(msg: dict[str, Any], where: str) -> tuple[np.ndarray | None, int]:
+    """(prefix float32[n, action_dim] or None, inference_delay >= 0); both present or both absent. The
+    prefix's action_dim and length are checked against the session by the server (`spec.check_observation`)."""
+    if "prefix" not in msg and "inference_delay" not in msg:
+        return None, 0
+    prefix = decode_array(_field(msg, "prefix", dict, where), field="observation.prefix")
+    if prefix.ndim != 2 or prefix.dtype != np.float32:
+        raise ProtocolError(
+            "bad_message", f"{where}: prefix must be float32[n, action_dim], got {prefix.dtype}{list(prefix.shape)}"
+        )
+    if not np.isfinite(prefix).all():
+        raise ProtocolError("bad_message", f"{where}: prefix holds NaN or inf")
+    delay = _non_negative(_field(msg, "inference_delay", int, where), "inference_delay", where)
+    return prefix, delay
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from smolvla.policy.rtc import RTCConfig, RTCGuide
 from smolvla.policy.transforms import frames_to_images
 from smolvla.serve.spec import ServerSpec
 from smolvla.types import OBS_STATE, TASK
@@ -22,6 +23,8 @@ class PolicyRunner:
     """Turns a batch of wire observations into the policy's batch dict and back.
 
     `added_latency_s` sleeps after each forward to emulate a slower model or link (benchmarks only).
+    `rtc`: the operator's real-time chunking settings, used for clients that send a prefix (policies with
+    `supports_rtc` only).
     """
 
     def __init__(
@@ -32,11 +35,14 @@ class PolicyRunner:
         actions_per_chunk: int | None = None,
         added_latency_s: float = 0.0,
         description: str | None = None,
+        rtc: RTCConfig | None = None,
     ) -> None:
         if added_latency_s < 0:
             raise ValueError(f"added_latency_s must be >= 0, got {added_latency_s}")
         self.policy = policy
         self.added_latency_s = added_latency_s
+        self.rtc = rtc or RTCConfig()
+        self.supports_rtc = bool(getattr(policy, "supports_rtc", False))
         self.spec = ServerSpec.from_policy_config(
             policy.config,
             image_shapes=image_shapes,
@@ -55,16 +61,35 @@ class PolicyRunner:
         if tokenizer is not None:
             tokenizer([task])
 
-    def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray:
+    def predict(
+        self,
+        images: dict[str, np.ndarray],
+        state: np.ndarray,
+        tasks: list[str],
+        rtc: list[tuple[np.ndarray, int] | None] | None = None,
+    ) -> np.ndarray:
         """images uint8[B, H, W, 3] per camera key, state float32[B, state_dim], B tasks
-        -> float32[B, spec.chunk_size, action_dim] in raw action units."""
+        -> float32[B, spec.chunk_size, action_dim] in raw action units.
+
+        rtc: per element, (prefix float32[n, action_dim] raw, inference delay in timesteps) or None."""
         batch: dict[str, Any] = {}
         for key, frames in images.items():
             batch[key] = frames_to_images(frames, self.device)
         batch[OBS_STATE] = torch.from_numpy(state).to(self.device)
         batch[TASK] = list(tasks)
-        with torch.inference_mode():
-            chunk = self.policy.predict_action_chunk(batch)
+        if rtc is None:
+            with torch.inference_mode():
+                chunk = self.policy.predict_action_chunk(batch)
+        else:
+            if not self.supports_rtc:
+                raise ValueError(f"{type(self.policy).__name__} cannot do real-time chunking")
+            if len(rtc) != state.shape[0]:
+                raise ValueError(f"rtc has {len(rtc)} entries for a batch of {state.shape[0]}")
+            prefixes = [None if r is None else r[0] for r in rtc]
+            delays = [0 if r is None else int(r[1]) for r in rtc]
+            guide = RTCGuide.build(prefixes, delays, int(self.policy.config.chunk_size), self.rtc)
+            with torch.no_grad():  # not inference_mode: the guidance differentiates through the expert
+                chunk = self.policy.predict_action_chunk(batch, rtc=guide)
         b, spec = state.shape[0], self.spec
         if (
             chunk.ndim != 3

@@ -12,6 +12,7 @@ declare what they send. Every bad frame gets an `error` reply and only its own c
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -25,7 +26,17 @@ import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
 from smolvla.serve.codec import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError, brief, pack, unpack
-from smolvla.serve.protocol import MAX_HELLO_BYTES, Actions, Error, Hello, Observation, Skipped, Welcome, parse
+from smolvla.serve.protocol import (
+    MAX_HELLO_BYTES,
+    RTC_FEATURE,
+    Actions,
+    Error,
+    Hello,
+    Observation,
+    Skipped,
+    Welcome,
+    parse,
+)
 from smolvla.serve.session import Session
 from smolvla.serve.spec import ServerSpec, check_hello, check_observation
 
@@ -39,7 +50,10 @@ class Predictor(Protocol):
     """What the server runs: `predict(images uint8[B,H,W,3] per camera, state float32[B,D], tasks)`
     -> float32[B, spec.chunk_size, spec.action_dim]; `check_task(task)` raises ValueError (saying why) when
     the policy cannot take a task (e.g. over its token budget), so that one client's task is refused on its
-    own instead of failing a batch shared with other clients."""
+    own instead of failing a batch shared with other clients.
+
+    A predictor with a true `supports_rtc` also takes `predict(..., rtc=[(prefix float32[n, action_dim], delay)
+    or None per batch element])`: real-time chunking (docs/protocol.md); the server announces it in the welcome."""
 
     spec: ServerSpec
 
@@ -201,6 +215,7 @@ class PolicyServer:
             fps_hint=self.config.fps_hint,
             max_message_bytes=self.config.max_message_bytes,
             policy=spec.description,
+            features=(RTC_FEATURE,) if self._supports_rtc else (),
         )
         await self._send(ws, welcome)
         log.info(
@@ -244,6 +259,7 @@ class PolicyServer:
             obs_id = msg.get("obs_id") if isinstance(msg.get("obs_id"), int) else None
             obs = parse(msg, {Observation.TYPE: Observation})
             check_observation(obs, session.hello)
+            self._check_rtc(obs)
             self._check_task(session, obs)
         except ProtocolError as err:
             log.warning("session %s: %.*s", session.session_id, MAX_ERROR_CHARS, err)
@@ -259,6 +275,26 @@ class PolicyServer:
             await self._send(ws, Skipped(previous.obs.obs_id, previous.obs.episode, "superseded"))
         self._pending[session.session_id] = _Pending(session, ws, obs, time.monotonic())
         self._wake.set()
+
+    @property
+    def _supports_rtc(self) -> bool:
+        return bool(getattr(self.predictor, "supports_rtc", False))
+
+    def _check_rtc(self, obs: Observation) -> None:
+        """Refuse a real-time chunking prefix this server cannot use, or one longer than a chunk."""
+        if obs.prefix is None:
+            return
+        if not self._supports_rtc:
+            raise ProtocolError(
+                "rtc_unsupported", f"observation {obs.obs_id}: this server's policy cannot do real-time chunking"
+            )
+        limit = self.spec.chunk_size
+        if obs.prefix.shape[0] > limit or obs.inference_delay > limit:
+            raise ProtocolError(
+                "observation_mismatch",
+                f"observation {obs.obs_id}: prefix of {obs.prefix.shape[0]} actions and inference_delay "
+                f"{obs.inference_delay} must both be <= the chunk size {limit}",
+            )
 
     def _check_task(self, session: Session, obs: Observation) -> None:
         """Refuse, for this observation only, a task the policy cannot take (it would fail the whole batch)."""
@@ -301,7 +337,11 @@ class PolicyServer:
         start = time.monotonic()
         try:
             loop = asyncio.get_running_loop()
-            chunks = await loop.run_in_executor(self._executor, self.predictor.predict, images, state, tasks)
+            predict = self.predictor.predict
+            if any(item.obs.prefix is not None for item in group):
+                rtc = [None if i.obs.prefix is None else (i.obs.prefix, i.obs.inference_delay) for i in group]
+                predict = functools.partial(predict, rtc=rtc)
+            chunks = await loop.run_in_executor(self._executor, predict, images, state, tasks)
         except Exception as err:  # a failing forward must not take the server down; every client is told
             # One line per failure (the traceback with debug logging): a client retrying a failing request
             # must not grow the log by a traceback per observation.

@@ -141,3 +141,8 @@ def check_observation(obs: Observation, hello: Hello) -> None:
         )
     if not obs.task.strip():
         raise ProtocolError("observation_mismatch", f"{where}: task must be a non-empty instruction")
+    if obs.prefix is not None and obs.prefix.shape[1] != hello.action_dim:
+        raise ProtocolError(
+            "observation_mismatch",
+            f"{where}: prefix must be float32[n, {hello.action_dim}], got {list(obs.prefix.shape)}",
+        )
