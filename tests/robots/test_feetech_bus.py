@@ -174,3 +174,35 @@ def test_torque_on_holds_the_present_position() -> None:
     arm.move_by_hand(1, 1500)
     arm.servos[0].write(40, b"\x01")
     assert arm.servos[0].peek("Goal_Position") == 1500
+
+
+class SlowServoPort:
+    """One servo, id 7, that only understands 115200 baud (pyserial-like: `baudrate` can be set)."""
+
+    def __init__(self) -> None:
+        self.baudrate = 1_000_000
+        self.tried: list[int] = []
+        self._out = b""
+
+    def write(self, data: bytes) -> int:
+        self.tried.append(self.baudrate)
+        self._out = proto.build_packet(7, 0) if self.baudrate == 115_200 else b""
+        return len(data)
+
+    def read(self, size: int) -> bytes:
+        out, self._out = self._out[:size], self._out[size:]
+        return out
+
+    def reset_input_buffer(self) -> None:
+        self._out = b""
+
+
+def test_find_servos_scans_the_baud_rates() -> None:
+    port = SlowServoPort()
+    bus = FeetechBus(port, {}, timeout_s=0.005)
+    assert bus.find_servos() == (115_200, [7])
+    assert port.tried == [1_000_000, 500_000, 250_000, 128_000, 115_200]  # fastest first, stops when found
+    port.baudrate = 0  # nobody answers anywhere
+    port.write = lambda data: len(data)
+    with pytest.raises(proto.NoResponseError, match="no servo answered a broadcast ping at any of"):
+        bus.find_servos()

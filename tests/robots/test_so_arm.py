@@ -85,7 +85,7 @@ def test_leader_keeps_torque_off_and_follows_the_hand(tmp_path) -> None:
 def test_missing_servos_are_named(sim: SimBusServer, tmp_path) -> None:
     sim.arm.servos[5].poke("ID", 9)  # the gripper answers at the wrong id
     sim.arm.servos[2].poke("Model_Number", 1284)
-    arm = SOFollower(str(sim.link_path), "f", calibration_dir=tmp_path, timeout_s=0.01, retries=0)
+    arm = SOFollower(str(sim.link_path), "f", calibration_dir=tmp_path, timeout_s=0.2, retries=0)
     with pytest.raises(
         ConnectionError, match=r"not answering: \['gripper \(id 6\)'\]; wrong model numbers.*elbow_flex"
     ):
@@ -95,14 +95,23 @@ def test_missing_servos_are_named(sim: SimBusServer, tmp_path) -> None:
 
 def test_setup_motor_gives_the_joint_its_id(sim: SimBusServer, tmp_path) -> None:
     for servo in sim.arm.servos[1:]:
-        servo.poke("ID", 100 + servo.id)  # only one servo left at a low id, as when one is plugged in alone
+        servo.connected = False  # one servo plugged in alone, with a factory id
     sim.arm.servos[0].poke("ID", 1)
     arm = SOFollower(str(sim.link_path), "f", calibration_dir=tmp_path)
-    arm.setup_motor("wrist_flex", current_id=1)
-    assert sim.arm.servos[0].id == 4
-    with pytest.raises(ValueError, match="unknown joint 'wrist'"):
-        arm.setup_motor("wrist", current_id=4)
-    arm.disconnect()
+    try:
+        arm.setup_motor("wrist_flex")
+        assert sim.arm.servos[0].id == 4
+        with pytest.raises(ValueError, match="unknown joint 'wrist'"):
+            arm.setup_motor("wrist")
+        arm.setup_motor("elbow_flex", current_id=4)  # at a known id, no scan
+        assert sim.arm.servos[0].id == 3
+        sim.arm.servos[1].connected = True
+        with pytest.raises(
+            ValueError, match=r"connect only the gripper servo for set-up; found servos with ids \[2, 3\]"
+        ):
+            arm.setup_motor("gripper")
+    finally:
+        arm.bus.close()
 
 
 def test_constructor_errors(tmp_path) -> None:

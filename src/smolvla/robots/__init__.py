@@ -28,7 +28,8 @@ Arm API (stable; the commands, recorder and robot client build on it)::
         .calibration -> dict[str, MotorCalibration] | None   # loaded from calibration_file if it exists
         .limits() -> dict[str, tuple[float, float]]          # in read_joints units
         .hold()                                              # follower: present position becomes the goal
-        .setup_motor(joint, current_id)                      # give the one servo on the bus its joint's id
+        .setup_motor(joint, current_id=None)  # the one servo on the bus gets its joint's id and 1 Mbaud;
+                                              # current_id=None finds it at any id and baud rate
 
 `calibration_dir` holds `<arm_id>.json` (a LeRobot calibration directory works as is); None means
 ~/.cache/smolvla/calibration/<model>_<follower|leader>/. `calibration=` (e.g. `calibration.load(FILE)`)

@@ -134,7 +134,8 @@ class SimBusServer:
     def _broadcast(self, packet: proto.Packet) -> bytes:
         code, p = packet.code, packet.params
         if code == proto.Instruction.PING:
-            return b"".join(self._status(s.id, s.error) for s in sorted(self.arm.servos, key=lambda s: s.id))
+            servos = sorted((s for s in self.arm.servos if s.connected), key=lambda s: s.id)
+            return b"".join(self._status(s.id, s.error) for s in servos)
         if code == proto.Instruction.SYNC_READ and len(p) >= 2:
             address, length = p[0], p[1]
             servos = [self.arm.by_id(i) for i in p[2:]]

@@ -115,6 +115,8 @@ class SimServo:
         self.poke("ID", servo_id)
         # Error bits to put in every status packet (tests set these to emulate overload, overheat ...).
         self.error = 0
+        # False: unplugged from the bus (it answers nothing), as during motor set-up one servo at a time.
+        self.connected = True
 
     @property
     def id(self) -> int:
@@ -177,7 +179,8 @@ class SimArm:
         self._last_t = time.monotonic()
 
     def by_id(self, servo_id: int) -> SimServo | None:
-        return next((s for s in self.servos if s.id == servo_id), None)
+        """The connected servo answering at `servo_id`, if any."""
+        return next((s for s in self.servos if s.connected and s.id == servo_id), None)
 
     def update(self) -> None:
         """Advance the joint model to now and refresh every servo's present values."""

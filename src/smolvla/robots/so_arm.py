@@ -5,6 +5,10 @@ Joint values are LeRobot's SO follower units (degrees for the five arm joints, 0
 holds torque and takes goals through the safety clamps (`safety.py`); the leader's torque stays off so a
 hand can move it. Used as a context manager, an arm releases torque however the block ends, SIGTERM
 included.
+
+Stalls: if the host stops sending (policy or bus stalled), each servo keeps driving to its last goal on its
+own; with `watchdog_s` the follower re-commands its present position after that long without a goal, so
+a stale goal is not finished. A bus error raises (after the bus's retries) rather than guessing.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from smolvla.robots import calibration as cal
 from smolvla.robots.calibration import MotorCalibration, NormMode
 from smolvla.robots.feetech import protocol as proto
 from smolvla.robots.feetech.bus import FeetechBus, Port
-from smolvla.robots.feetech.control_table import MAX_TICK, MODEL_NUMBER_STS3215
+from smolvla.robots.feetech.control_table import DEFAULT_BAUDRATE, MAX_TICK, MODEL_NUMBER_STS3215
 from smolvla.robots.safety import Watchdog, clamp_goal, torque_released_on_exit, validate_max_relative_target
 
 log = logging.getLogger(__name__)
@@ -201,17 +205,34 @@ class _SOArm:
                     self.bus.write(name, joint, value)
 
     # -- motor set-up -------------------------------------------------------------------------------
-    def setup_motor(self, joint: str, current_id: int) -> None:
-        """Give the only servo on the bus (answering at `current_id`) the id of `joint`."""
+    def setup_motor(self, joint: str, current_id: int | None = None) -> None:
+        """Give the only servo on the bus the id of `joint` and 1 Mbaud.
+
+        Plug in one servo at a time (LeRobot's order is gripper first). Without `current_id` the servo is
+        found at whatever id and baud rate it has; a bus with none or several servos is refused, naming
+        the ids found.
+        """
         if joint not in IDS:
             raise ValueError(f"unknown joint {joint!r}; expected one of {list(JOINTS)}")
-        self.bus.open()
-        model_number = self.bus.ping(current_id)
+        if current_id is None:
+            rate, ids = self.bus.find_servos()
+            if len(ids) != 1:
+                raise ValueError(f"{self}: connect only the {joint} servo for set-up; found servos with ids {ids}")
+            (current,) = ids
+        else:
+            self.bus.open()
+            rate, current = self.bus.baudrate, current_id
+        model_number = self.bus.ping(current)
         if model_number != MODEL_NUMBER_STS3215:
-            raise ValueError(f"servo {current_id} has model number {model_number}, expected {MODEL_NUMBER_STS3215}")
-        if current_id != IDS[joint]:
-            self.bus.set_id(current_id, IDS[joint])
-        log.info("%s: %s is servo id %d", self, joint, IDS[joint])
+            raise ValueError(f"servo {current} has model number {model_number}, expected {MODEL_NUMBER_STS3215}")
+        if current != IDS[joint]:
+            self.bus.set_id(current, IDS[joint])
+        if rate != DEFAULT_BAUDRATE:
+            self.bus.set_baudrate(IDS[joint], DEFAULT_BAUDRATE)
+            self.bus.use_baudrate(DEFAULT_BAUDRATE)
+            self.bus.ping(IDS[joint])
+        log.info("%s: %s is servo id %d at %d baud (was id %d at %d)", self, joint, IDS[joint], DEFAULT_BAUDRATE,
+                 current, rate)  # fmt: skip
 
 
 class SOFollower(_SOArm):

@@ -37,8 +37,10 @@ class Port(Protocol):
 
 def open_serial(path: str, baudrate: int = DEFAULT_BAUDRATE, timeout_s: float = DEFAULT_TIMEOUT_S) -> Port:
     """A pyserial port at `path`; the one place that imports pyserial (the `robots` extra)."""
-    import serial
-
+    try:
+        import serial
+    except ImportError:
+        raise ImportError("the servo bus needs pyserial: pip install 'smolvla[robots]'") from None
     try:
         return serial.Serial(path, baudrate, timeout=timeout_s)
     except serial.SerialException as e:
@@ -124,6 +126,42 @@ class FeetechBus:
         for m in self.motors if motors is None else motors:
             self.write("Torque_Enable", m, int(enabled))
             self.write("Lock", m, int(enabled))
+
+    def broadcast_ping(self) -> list[int]:
+        """Ids of every servo that answers a ping to the broadcast id (corrupt answers are skipped)."""
+        if self._port is None:
+            raise ConnectionError("the bus is not open; call open() first")
+        ids = []
+        with self._lock:
+            self._port.reset_input_buffer()
+            self._port.write(proto.ping(proto.BROADCAST_ID))
+            while True:
+                try:
+                    packet, _ = proto.find_packet(self._read_frame(proto.BROADCAST_ID))
+                except proto.NoResponseError:
+                    return sorted(ids)
+                if packet is not None:
+                    ids.append(packet.servo_id)
+
+    def find_servos(self) -> tuple[int, list[int]]:
+        """(baud rate, ids) of the servos on the bus, trying every STS baud rate from the fastest.
+
+        A port without a settable `baudrate` (a fake, a pty) is only tried at its own rate.
+        """
+        self.open()
+        rates = sorted(BAUDRATES.values(), reverse=True) if hasattr(self._port, "baudrate") else [self.baudrate]
+        for rate in rates:
+            self.use_baudrate(rate)
+            ids = self.broadcast_ping()
+            if ids:
+                return rate, ids
+        raise proto.NoResponseError(f"no servo answered a broadcast ping at any of {rates} baud")
+
+    def use_baudrate(self, baudrate: int) -> None:
+        """Talk at `baudrate` from now on (where the port's rate can be set)."""
+        self.baudrate = baudrate
+        if hasattr(self._port, "baudrate"):
+            self._port.baudrate = baudrate
 
     def set_id(self, old_id: int, new_id: int) -> None:
         """Give the servo answering at `old_id` the id `new_id` (EEPROM; connect one servo at a time)."""
