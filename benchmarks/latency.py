@@ -1,12 +1,18 @@
-"""Per-chunk inference latency of SmolVLAModel with random weights; prints JSON.
+"""Per-chunk inference latency of SmolVLA with random weights, every engine in one run; prints JSON.
 
     python benchmarks/latency.py                                   # full size, 2 x 512px cameras, 2 threads
     python benchmarks/latency.py --preset tiny --image-size 64 --tokens 16
-    python benchmarks/latency.py --repeats 1 --warmup 0 --int8     # also dynamic-int8 Linear layers
+    python benchmarks/latency.py --engines torch-fp32,onnx-int8 --repeats 1 --warmup 0
+    SMOLVLA_LEROBOT_SRC=/tmp/lrpkg:/tmp/lrdeps python benchmarks/latency.py --vs-lerobot
 
-Reports the median `sample_actions` time (prefix once + `--steps` Euler steps), the stages timed on their
-own (vision tower + connector per camera, the VLM prefix, one denoising step), analytic matmul FLOPs of
-each stage, the achieved GFLOP/s against a measured fp32 matmul peak (the compute floor), and peak RSS.
+Engines: torch-fp32, torch-bf16 (our model), onnx-fp32, onnx-int8 (the same weights exported with
+`smolvla.export` and run on ONNX Runtime; int8 = dynamic, as `smolvla export --quantize int8-dynamic`).
+`--vs-lerobot` also times LeRobot 0.6.1's own VLAFlowMatching (its modelling code only, from an unpacked
+wheel, see benchmarks/lerobot_side.py) holding the same weights, so every ratio comes from one run on one
+machine. For each engine: the median chunk time (prefix once + `--steps` Euler steps), its stages (torch:
+vision tower + connector per camera, VLM prefix, one denoising step; onnx: prefix graph incl. vision, one
+denoising graph call), the max abs action difference from torch-fp32 on the same inputs and noise, and the
+ratio to the compute floor (analytic matmul FLOPs at the fp32 matmul peak measured in the same run).
 Weights are random (built on the meta device, then filled with N(0, 0.02)): latency does not depend on them.
 """
 
@@ -17,16 +23,22 @@ import copy
 import json
 import platform
 import resource
+import shutil
 import statistics
+import sys
+import tempfile
 import time
-import warnings
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import torch
-from torch import nn
 
 from smolvla.model.config import ModelConfig, get_config
 from smolvla.model.smolvla import SmolVLAModel, build_random
+from smolvla.policy.precision import cpu_flags, resolve_dtype
+
+ENGINES = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,9 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="timed chunks")
     p.add_argument("--warmup", type=int, default=1, help="untimed chunks first")
     p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of {', '.join(ENGINES)}")
+    p.add_argument("--vs-lerobot", action="store_true", help="also time LeRobot 0.6.1 (SMOLVLA_LEROBOT_SRC)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--int8", action="store_true", help="also time torch.ao dynamic int8 quantisation of Linears")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -109,8 +121,8 @@ def make_inputs(cfg: ModelConfig, args: argparse.Namespace, dtype: torch.dtype) 
     return images, image_masks, lang_tokens, lang_masks, state, noise
 
 
-def time_model(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
-    """Median chunk latency and per-stage medians; returns the last chunk's actions too."""
+def time_torch(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
+    """Median chunk latency and per-stage medians of a torch model; returns the last chunk's actions too."""
     *obs, noise = inputs
     chunks, vision, prefill, steps = [], [], [], []
     with torch.inference_mode():
@@ -133,59 +145,136 @@ def time_model(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argp
             "prefix": max(statistics.median(prefill) - t_vis, 0.0),
             "denoise_step": statistics.median(steps),
         },
-        "actions": actions,
+        "actions": actions.float(),
     }
+
+
+def onnx_sessions(model: SmolVLAModel, args: argparse.Namespace, workdir: Path, precision: str) -> tuple:
+    """ONNX Runtime sessions of the model's exported prefix and denoising graphs (quantised for int8). The
+    float32 export in `workdir` is made once and copied for each quantised variant."""
+    import onnxruntime as ort
+
+    from smolvla.deploy.manifest import DENOISE_ONNX, PREFIX_ONNX
+    from smolvla.export.graphs import export_graphs
+    from smolvla.export.quantize import quantize_dir
+
+    fp32 = workdir / "fp32"
+    if not fp32.is_dir():
+        fp32.mkdir()
+        export_graphs(model, args.cameras, fp32)
+    directory = fp32
+    if precision != "fp32":
+        directory = workdir / precision
+        shutil.copytree(fp32, directory)
+        quantize_dir(directory, precision, None)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
+    return tuple(
+        ort.InferenceSession(str(directory / name), options, providers=["CPUExecutionProvider"])
+        for name in (PREFIX_ONNX, DENOISE_ONNX)
+    )
+
+
+def time_onnx(sessions: tuple, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
+    """As `time_torch` for the ONNX graphs, driven the way `smolvla.deploy.OnnxPolicy.sample` drives them."""
+    from smolvla.deploy.manifest import PREFIX_INPUTS
+    from smolvla.deploy.onnx_policy import euler_times
+
+    prefix, denoise = sessions
+    *obs, noise = (x.cpu().numpy() for x in inputs)
+    feeds = dict(zip(PREFIX_INPUTS, obs, strict=True))
+    names = [o.name for o in prefix.get_outputs()]
+    b, dt = noise.shape[0], np.float32(-1.0 / args.steps)
+
+    def chunk() -> tuple[np.ndarray, float, float]:
+        start = time.perf_counter()
+        context = dict(zip(names, prefix.run(names, feeds), strict=True))
+        t_prefix = time.perf_counter() - start
+        x, t_steps = noise, []
+        for t in euler_times(args.steps):
+            step = time.perf_counter()
+            x = x + dt * denoise.run(None, {"x_t": x, "time": np.full((b,), t, np.float32), **context})[0]
+            t_steps.append(time.perf_counter() - step)
+        return x, t_prefix, statistics.median(t_steps)
+
+    chunks, prefixes, steps = [], [], []
+    for i in range(args.warmup + args.repeats):
+        t_chunk, (actions, t_prefix, t_step) = _timed("cpu", chunk)
+        if i >= args.warmup:
+            chunks.append(t_chunk)
+            prefixes.append(t_prefix)
+            steps.append(t_step)
+    return {
+        "chunk_s": {"median": statistics.median(chunks), "min": min(chunks), "all": chunks},
+        "stages_s": {"prefix_incl_vision": statistics.median(prefixes), "denoise_step": statistics.median(steps)},
+        "actions": torch.from_numpy(actions),
+    }
+
+
+def run_engine(name: str, model: SmolVLAModel, inputs: tuple, args: argparse.Namespace, workdir: Path) -> dict:
+    kind, precision = name.split("-", 1)
+    if kind == "torch":
+        dtype = resolve_dtype(precision)
+        return time_torch(model if dtype == torch.float32 else copy.deepcopy(model).to(dtype), inputs, args)
+    return time_onnx(
+        onnx_sessions(model, args, workdir, "fp32" if precision == "fp32" else "int8-dynamic"), inputs, args
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown or not engines:
+        raise SystemExit(f"--engines: unknown {unknown}; choose from {', '.join(ENGINES)}")
     cfg = get_config(args.preset)
     if args.image_size is not None:
         cfg = replace(cfg, vision=replace(cfg.vision, image_size=args.image_size))
-    if args.tokens > cfg.max_lang_tokens:
-        cfg = replace(cfg, max_lang_tokens=args.tokens)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    model = build_random(cfg, seed=args.seed, device=args.device).to(dtype).eval()
-    inputs = make_inputs(cfg, args, dtype)
-
-    result = time_model(model, inputs, args)
-    actions = result.pop("actions")
+    cfg = replace(cfg, max_lang_tokens=args.tokens)  # the exported graphs take exactly this many tokens
+    model = build_random(cfg, seed=args.seed, device=args.device).eval()
+    inputs = make_inputs(cfg, args, torch.float32)
     flops = chunk_flops(cfg, args.cameras, args.tokens, args.batch_size)
     total = args.cameras * flops["vision_per_camera"] + flops["prefix"] + args.steps * flops["denoise_step"]
     peak = matmul_gflops(args.device)
+    floor = total / 1e9 / peak
+
+    results, reference = {}, None
+    with tempfile.TemporaryDirectory(prefix="smolvla_latency_") as workdir:
+        for name in ["torch-fp32"] + [e for e in engines if e != "torch-fp32"]:  # fp32 first: the reference
+            result = run_engine(name, model, inputs, args, Path(workdir))
+            actions = result.pop("actions")
+            reference = actions if reference is None else reference
+            result["max_abs_action_diff_vs_torch_fp32"] = (actions - reference).abs().max().item()
+            result["x_compute_floor"] = result["chunk_s"]["median"] / floor
+            if name in engines:
+                results[name] = result
     out = {
         "benchmark": "latency",
         "args": vars(args),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": {
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "native_bf16": resolve_dtype("auto") == torch.bfloat16,
+            "cpu_flags_bf16": sorted(f for f in cpu_flags() if "bf16" in f),
+        },
         "parameters": sum(p.numel() for p in model.parameters()),
-        **result,
         "gflop": {k: v / 1e9 for k, v in flops.items()} | {"chunk": total / 1e9},
-        "achieved_gflops": total / 1e9 / result["chunk_s"]["median"],
         "matmul_fp32_gflops": peak,
-        "compute_floor_s": total / 1e9 / peak,
+        "compute_floor_s": floor,
+        "engines": results,
     }
-    if args.int8:
-        out["int8"] = run_int8(model, inputs, actions, args)
+    if args.vs_lerobot:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from lerobot_side import time_lerobot
+
+        lerobot = time_lerobot(model, inputs, args)
+        diff = (lerobot.pop("actions") - reference).abs().max().item()
+        out["lerobot_fp32"] = lerobot | {"max_abs_action_diff_vs_torch_fp32": diff}
+        base = lerobot["chunk_s"]["median"]
+        out["x_lerobot_fp32"] = {name: r["chunk_s"]["median"] / base for name, r in results.items()}
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
-
-
-def run_int8(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], reference: torch.Tensor, args) -> dict:
-    """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per call).
-
-    `reference` are the actions of the timed model; when that ran in bf16 an fp32 copy provides them instead.
-    """
-    if args.dtype != "fp32":
-        with torch.inference_mode():
-            *obs, noise = inputs
-            obs = [x.float() if x.is_floating_point() else x for x in obs]
-            reference = copy.deepcopy(model).float().sample_actions(*obs, noise=noise, num_steps=args.steps)
-    with warnings.catch_warnings():  # torch.ao's deprecation notices; the API still works in this torch
-        warnings.simplefilter("ignore")
-        quantised = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).float(), {nn.Linear}, torch.qint8)
-    result = time_model(quantised, inputs, args)
-    actions = result.pop("actions")
-    return result | {"max_abs_action_error_vs_fp32": (actions - reference.float()).abs().max().item()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,10 +31,27 @@ def test_full_size_flops_match_spec_budget(latency) -> None:
 
 
 def test_tiny_run_reports_every_field(latency) -> None:
-    args = latency.parse_args(["--preset", "tiny", "--threads", "1", "--tokens", "8", "--steps", "2"])
+    pytest.importorskip("onnxruntime")
+    engines = "torch-fp32,torch-bf16,onnx-fp32,onnx-int8"
+    args = latency.parse_args(
+        ["--preset", "tiny", "--threads", "1", "--tokens", "8", "--steps", "2", "--engines", engines]
+    )
     args.repeats, args.warmup = 1, 0
     out = json.loads(json.dumps(latency.run(args)))
-    assert out["chunk_s"]["median"] > 0 and len(out["chunk_s"]["all"]) == 1
-    assert set(out["stages_s"]) == {"vision_per_camera", "prefix", "denoise_step"}
+    assert list(out["engines"]) == engines.split(",")
+    for name, result in out["engines"].items():
+        assert result["chunk_s"]["median"] > 0 and len(result["chunk_s"]["all"]) == 1, name
+        assert result["x_compute_floor"] > 0, name
+    assert set(out["engines"]["torch-fp32"]["stages_s"]) == {"vision_per_camera", "prefix", "denoise_step"}
+    assert set(out["engines"]["onnx-fp32"]["stages_s"]) == {"prefix_incl_vision", "denoise_step"}
+    # The exported graphs compute the torch model's chunk; bf16 and int8 move it, but not far.
+    assert out["engines"]["onnx-fp32"]["max_abs_action_diff_vs_torch_fp32"] < 1e-4
+    assert 0 < out["engines"]["onnx-int8"]["max_abs_action_diff_vs_torch_fp32"] < 0.1
+    assert 0 < out["engines"]["torch-bf16"]["max_abs_action_diff_vs_torch_fp32"] < 0.1
     assert out["gflop"]["chunk"] > 0 and out["matmul_fp32_gflops"] > 0 and out["peak_rss_mb"] > 0
-    assert out["parameters"] == sum(p.numel() for p in SmolVLAModel(get_config("tiny")).parameters())
+    assert out["parameters"] == sum(p.numel() for p in SmolVLAModel(get_config("tiny", max_lang_tokens=8)).parameters())
+
+
+def test_unknown_engine_is_refused(latency) -> None:
+    with pytest.raises(SystemExit, match=r"--engines: unknown \['onnx-fp16'\]"):
+        latency.run(latency.parse_args(["--preset", "tiny", "--engines", "onnx-fp16"]))

@@ -7,7 +7,6 @@ and tokenizer come from the loaded policy, so our checkpoints and imported LeRob
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -86,11 +85,7 @@ def export_policy(
         (tmp / CONFIG_FILE).write_text(policy.config.to_json())
         save_file({k: v.contiguous() for k, v in policy.stats.to_flat().items()}, str(tmp / STATS_FILE))
         (tmp / TOKENIZER_FILE).write_text(policy.tokenizer.to_json())
-        with warnings.catch_warnings():
-            # The tracer warns that it fixes the model's Python shape checks (intended: shapes are static but
-            # for the batch) and the TorchScript exporter warns of its own deprecation; neither is actionable.
-            warnings.simplefilter("ignore")
-            export_graphs(policy.model, policy.config.num_cameras, tmp)
+        export_graphs(policy.model, policy.config.num_cameras, tmp)
         if precision != "fp32":
             quantize_dir(tmp, precision, list(calibration) if calibration is not None else None)
         check_graphs(tmp)

@@ -11,6 +11,7 @@ dimension is dynamic, everything else fixed by the config (language is always pa
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -106,15 +107,18 @@ def _export(
     dynamic_axes: dict[str, dict[int, str]],
 ) -> None:
     # The TorchScript-based exporter: the graphs are static apart from the batch, which it handles directly
-    # (the dynamo exporter needs onnxscript and spends minutes on the full-size model).
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        input_names=list(input_names),
-        output_names=list(output_names),
-        dynamic_axes=dynamic_axes,
-        opset_version=OPSET,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    # (the dynamo exporter needs onnxscript and spends minutes on the full-size model). It warns that it fixes
+    # the model's Python shape checks (intended) and of its own deprecation; neither is actionable here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
