@@ -126,6 +126,9 @@ def test_latency_within_half_a_chunk_is_hidden_after_the_first_chunk(latency: in
     assert stats.executed_timesteps == list(range(stats.executed))
     assert stats.hold_ticks == latency  # only the wait for the very first chunk
     assert stats.executed == base.executed  # aligned plans: the same path as without latency
+    # Chunk boundaries: the first at timestep 0, then one per refill, each while actions were still queued.
+    assert stats.merged_at[0] == 0 and stats.merged_at == sorted(stats.merged_at)
+    assert len(stats.merged_at) == stats.chunks
 
 
 def test_latency_over_half_a_chunk_starves_the_queue_one_forward_at_a_time() -> None:

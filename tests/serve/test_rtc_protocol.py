@@ -150,3 +150,14 @@ def test_the_runner_passes_prefixes_to_the_policy_in_raw_units() -> None:
         runner.predict(images, state, ["reach goal"] * 2, rtc=[(prefix, 3)])
     with pytest.raises(ValueError, match="ScriptedPolicy cannot do real-time chunking"):
         PolicyRunner(ScriptedPolicy()).predict(images, state, ["reach goal"] * 2, rtc=[(prefix, 3), None])
+
+
+def test_the_eval_servers_timing_wrapper_passes_rtc_through() -> None:
+    testing = pytest.importorskip("smolvla.policy.testing")
+    from smolvla.eval.remote import TimedPredictor
+
+    timed = TimedPredictor(PolicyRunner(testing.make_tiny_policy(camera_keys=(CAM,), state_dim=8, action_dim=4)))
+    assert timed.supports_rtc and not TimedPredictor(PolicyRunner(ScriptedPolicy())).supports_rtc
+    obs = robot_observation(ReachingRobot(seed=3))
+    out = timed.predict({CAM: obs.images[CAM][None]}, obs.state[None], ["reach goal"], rtc=[(np.zeros((2, 4)), 1)])
+    assert out.shape == (1, 10, 4) and len(timed.forward_s) == 1

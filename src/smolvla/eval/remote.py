@@ -161,14 +161,15 @@ class TimedPredictor:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.spec = inner.spec
+        self.supports_rtc = bool(getattr(inner, "supports_rtc", False))  # real-time chunking passes through
         self.forward_s: list[float] = []
 
     def check_task(self, task: str) -> None:
         self.inner.check_task(task)
 
-    def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray:
+    def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str], **kw: Any) -> np.ndarray:
         t0 = time.monotonic()
-        out = self.inner.predict(images, state, tasks)
+        out = self.inner.predict(images, state, tasks, **kw)
         self.forward_s.append(time.monotonic() - t0)
         return out
 

@@ -128,6 +128,8 @@ class EpisodeStats:
     latencies_s: list[float] = field(default_factory=list)  # observation sent -> chunk received
     over_budget: int = 0  # chunks whose latency exceeded chunk_size * dt * (1 - g) (async mode)
     executed_timesteps: list[int] = field(default_factory=list)  # strictly increasing by construction
+    # next_timestep when each chunk was merged: the first timestep a new chunk may change (a chunk boundary).
+    merged_at: list[int] = field(default_factory=list)
     done: bool = False  # the `until` predicate fired
 
 
@@ -303,6 +305,7 @@ class RobotClient:
             actions = actions[: self.welcome.n_action_steps]
         incoming = chunk_to_timed(actions, msg.timestep)
         self.queue = merge_chunk(self.queue, incoming, self.next_timestep, self.aggregate)
+        self._stats.merged_at.append(self.next_timestep)
         latency = time.monotonic() - msg.sent_at
         self._stats.chunks += 1
         self._stats.latencies_s.append(latency)
