@@ -111,6 +111,9 @@ def test_the_measured_round_trip_brings_the_request_forward() -> None:
     assert not should_send_observation(12, chunk_size=50, g=0.2, in_flight=False)
     assert should_send_observation(12, chunk_size=50, g=0.2, in_flight=False, lookahead=15)
     assert not should_send_observation(12, chunk_size=50, g=0.2, in_flight=True, lookahead=15)
+    # A round trip longer than the chunk: asking early only trades actions for holds; ask when empty.
+    assert not should_send_observation(35, chunk_size=50, g=0.7, in_flight=False, lookahead=51)
+    assert should_send_observation(0, chunk_size=50, g=0.7, in_flight=False, lookahead=51)
 
 
 def test_inference_delay_ticks_is_the_slowest_recent_round_trip_in_whole_ticks() -> None:

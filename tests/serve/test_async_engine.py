@@ -141,6 +141,15 @@ def test_latency_over_half_a_chunk_starves_the_queue_one_forward_at_a_time() -> 
     assert (stats.hold_ticks - 14) / (stats.executed - 20) == pytest.approx(0.4, abs=0.08)
 
 
+def test_a_round_trip_longer_than_the_chunk_waits_for_the_empty_queue() -> None:
+    # 30 ticks > chunk 20: a request sent with 14 queued would bring 6 new actions per 16-tick cycle;
+    # sent at empty it brings 20 per 50 ticks. The client switches once it has measured a round trip.
+    stats, link, robot = _drive(900, latency=30, g=0.7, max_step=0.01)
+    assert robot.success
+    assert all(obs.must_go for obs in link.sent[2:])  # every later request found the queue empty
+    assert stats.executed / stats.ticks > 20 / 50 - 0.05
+
+
 def test_an_rtc_client_sends_its_queue_and_its_measured_delay() -> None:
     stats, link, robot = _drive(400, latency=5, g=0.7, aggregate="rtc")
     assert robot.success and stats.chunks >= 3

@@ -173,15 +173,19 @@ def should_send_observation(queue_len: int, chunk_size: int, g: float, in_flight
     """Send a new observation when the queue has drained to `g * chunk_size` actions and none is pending.
 
     g = 1 sends at every tick (a fresh chunk per step), g = 0 only when the queue is empty (synchronous
-    behaviour without the idle wait being hidden). `lookahead`: actions that run out while a request is
-    answered (`inference_delay_ticks`); the request also goes out once the queue is down to that many,
-    so a small g cannot make the robot wait for a round trip it could have covered.
+    behaviour without the idle wait being hidden). `lookahead`: ticks a request takes to be answered
+    (`inference_delay_ticks`). The request also goes out once the queue is down to that many actions, so
+    a small g cannot make the robot wait for a round trip it could have covered. A round trip longer
+    than a whole chunk is the exception: the server computes one forward at a time, so a request sent
+    with s actions queued brings chunk - s new actions per cycle of lookahead + chunk - 2s ticks, which
+    for lookahead > chunk is best at s = 0; the request then waits for the empty queue (docs/protocol.md).
     """
     if not 0.0 <= g <= 1.0:
         raise ValueError(f"g (chunk size threshold) must be in [0, 1], got {g}")
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
-    return not in_flight and queue_len <= max(g * chunk_size, lookahead)
+    threshold = 0.0 if lookahead > chunk_size else max(g * chunk_size, lookahead)
+    return not in_flight and queue_len <= threshold
 
 
 def inference_delay_ticks(round_trips_s: Sequence[float], fps: float, window: int = 5) -> int:
