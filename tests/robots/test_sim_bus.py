@@ -116,3 +116,30 @@ def test_mujoco_physics_moves_the_so101(tmp_path) -> None:
         while abs(servo.peek("Present_Position") - 2300) > 10:
             assert time.monotonic() < deadline, f"shoulder_pan stuck at {servo.peek('Present_Position')}"
             time.sleep(0.05)
+
+
+def test_the_official_feetech_sdk_drives_the_sim(sim: SimBusServer) -> None:
+    """Feetech's own SDK (what LeRobot's FeetechMotorsBus runs on) pings, reads, writes, sync reads/writes."""
+    scs = pytest.importorskip("scservo_sdk")
+    port = scs.PortHandler(str(sim.link_path))
+    assert port.openPort() and port.setBaudRate(1_000_000)
+    try:
+        handler = scs.PacketHandler(0)  # protocol 0: STS, little-endian
+        model, result, error = handler.ping(port, 3)
+        assert (model, result, error) == (777, scs.COMM_SUCCESS, 0)
+        assert handler.write1ByteTxRx(port, 3, 40, 1)[:2] == (scs.COMM_SUCCESS, 0)  # Torque_Enable
+        writer = scs.GroupSyncWrite(port, handler, 42, 2)  # Goal_Position
+        for servo_id, goal in ((1, 1500), (3, 2600)):
+            writer.addParam(servo_id, [scs.SCS_LOBYTE(goal), scs.SCS_HIBYTE(goal)])
+        assert writer.txPacket() == scs.COMM_SUCCESS
+        reader = scs.GroupSyncRead(port, handler, 42, 2)
+        for servo_id in (1, 2, 3):
+            reader.addParam(servo_id)
+        assert reader.txRxPacket() == scs.COMM_SUCCESS
+        assert [reader.getData(i, 42, 2) for i in (1, 2, 3)] == [1500, 2048, 2600]
+        deadline = time.monotonic() + 2
+        while handler.read2ByteTxRx(port, 3, 56)[0] != 2600:  # Present_Position reaches the goal
+            assert time.monotonic() < deadline, "servo 3 never reached its goal"
+            time.sleep(0.02)
+    finally:
+        port.closePort()

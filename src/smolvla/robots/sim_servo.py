@@ -177,6 +177,9 @@ class SimArm:
         self.lock = threading.RLock()
         self._last = self.joints.positions()
         self._last_t = time.monotonic()
+        self.update()
+        for servo in self.servos:  # at power-on the goal register holds the present position
+            servo.poke("Goal_Position", servo.peek("Present_Position"))
 
     def by_id(self, servo_id: int) -> SimServo | None:
         """The connected servo answering at `servo_id`, if any."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from smolvla.robots import calibration as cal
 from smolvla.robots.calibration import MotorCalibration, NormMode
 from smolvla.robots.feetech import protocol as proto
-from smolvla.robots.feetech.bus import FeetechBus, Port
+from smolvla.robots.feetech.bus import DEFAULT_TIMEOUT_S, FeetechBus, Port
 from smolvla.robots.feetech.control_table import DEFAULT_BAUDRATE, MAX_TICK, MODEL_NUMBER_STS3215
 from smolvla.robots.safety import Watchdog, clamp_goal, torque_released_on_exit, validate_max_relative_target
 
@@ -54,7 +54,7 @@ class _SOArm:
         model: str = "so101",
         *,
         calibration: dict[str, MotorCalibration] | None = None,
-        timeout_s: float = 0.05,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = 3,
     ) -> None:
         if model not in MODELS:

@@ -24,7 +24,7 @@ from smolvla.robots.feetech.encoding import decode_sign_magnitude, encode_sign_m
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 0.05  # a servo answers within ~0.5 ms at 1 Mbaud; 50 ms covers USB latency
+DEFAULT_TIMEOUT_S = 0.1  # a servo answers within ~0.5 ms at 1 Mbaud; 100 ms covers USB latency and a busy host
 
 
 class Port(Protocol):
