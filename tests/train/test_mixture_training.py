@@ -3,7 +3,7 @@ weighted sampling, per-dataset normalisation, the data options (task padding, fr
 
 from __future__ import annotations
 
-import dataclasses
+import json
 
 import pytest
 import torch
@@ -20,7 +20,7 @@ from smolvla.policy.normalize import NormStats
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.testing import make_tiny_policy
 from smolvla.policy.tokenizer import TaskTokenizer, build_byte_tokenizer
-from smolvla.train.config import AugmentConfig, DataConfig, get_train_config
+from smolvla.train.config import AugmentConfig, DataConfig, TrainConfig, get_train_config
 from smolvla.train.data import (
     TokenizingCollate,
     load_metas,
@@ -223,7 +223,8 @@ def test_cli_data_options(mix_file) -> None:
     assert cfg.data.mixture == load_mixture(mix_file) and cfg.data.datasets == ()
     assert (cfg.data.cache_mb, cfg.data.pad_tasks) == (0, "budget")
     assert cfg.data.augment == AugmentConfig(shift=4, brightness=0.2)
-    assert dataclasses.replace(cfg.data).weights == (3.0, 1.0)
+    assert cfg.data.weights == (3.0, 1.0)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # train_config.json keeps the mixture
     with pytest.raises(typer.BadParameter, match="--dataset DIR .* or as --mixture FILE, one of them"):
         build_config("tiny_cpu", ["/a"], mixture=str(mix_file))
     with pytest.raises(typer.BadParameter, match="one of them"):

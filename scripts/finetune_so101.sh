@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Stage 2 of the two-stage recipe (docs/mixtures.md): one multi-task policy for the three SO-101 tasks
+# (pick-place, stacking, sorting), fine-tuned from the stage-1 checkpoint with --init checkpoint.
+#   The mixture-trained checkpoint has the standard layout (image1-3, 32-dim padded vectors, no own
+#   normalisation); fine-tuning gives the policy this dataset's layout (top + wrist cameras in view order,
+#   6 joints) and statistics, keeping every weight. Everything trains (FREEZE=full): our VLM was pretrained
+#   on a small corpus, not on web data, so the vision tower keeps learning the SO scenes.
+#   INIT=scratch trains the same model on the same data from random weights: the paper's ablation.
+# Usage: scripts/finetune_so101.sh [STAGE1_CHECKPOINT | scratch]
+#   env: WORK, EPISODES (per task), STEPS, BATCH, LR, THREADS, FREEZE, MODEL (scratch only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-.venv/bin}
+INIT=${1:-outputs/stage1/checkpoints/last/pretrained_model}
+WORK=${WORK:-outputs/so101}
+EPISODES=${EPISODES:-50}
+STEPS=${STEPS:-6000}
+BATCH=${BATCH:-32}
+LR=${LR:-0.0003}
+WARMUP=${WARMUP:-200}  # given explicitly: both starts then share one schedule
+THREADS=${THREADS:-2}
+FREEZE=${FREEZE:-full}
+MODEL=${MODEL:-small}
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+
+DATA="$WORK/dataset_id"
+if [ ! -f "$DATA/meta/info.json" ]; then
+  "$BIN/smolvla" datagen so101 --tasks pick-place,stacking,sorting --split id --episodes "$EPISODES" \
+    --image-size 64 --workers 2 --seed 0 --out "$DATA"
+fi
+if [ "$INIT" = scratch ]; then
+  START=(--preset tiny_cpu --model-preset "$MODEL" --max-task-tokens 48)
+  RUN="$WORK/scratch"
+else
+  START=(--preset finetune --init checkpoint --init-path "$INIT")
+  RUN="$WORK/finetuned"
+fi
+"$BIN/smolvla" train "${START[@]}" --freeze "$FREEZE" --dataset "$DATA" --steps "$STEPS" --batch-size "$BATCH" \
+  --lr "$LR" --warmup-steps "$WARMUP" --decay-lr 0.00001 --augment-shift 4 --num-threads "$THREADS" --save-every 1000 --keep-last-n 2 \
+  --log-every 50 --output-dir "$RUN"
+echo "policy: $RUN/checkpoints/last/pretrained_model"
