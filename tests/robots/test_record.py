@@ -16,11 +16,11 @@ from fake_arm import JOINTS, FakeArm
 from typer.testing import CliRunner
 
 from smolvla.cli.main import app
-from smolvla.data import DatasetWriter, LeRobotDataset, VideoEncoding
+from smolvla.data import LeRobotDataset
 from smolvla.robots.cameras_fake import FakeCamera
-from smolvla.robots.record import RecordConfig, Recorder, check_resumable, dataset_features
+from smolvla.robots.record import RecordConfig, Recorder, dataset_features
 from smolvla.robots.record_controls import Controls, parse_command
-from smolvla.robots.record_saver import EpisodeBuffer, EpisodeSaver
+from smolvla.robots.record_saver import EpisodeBuffer, EpisodeSaver, WriterSpec, check_resumable
 from smolvla.robots.sim_bus import SimBusServer
 
 FPS = 30
@@ -32,16 +32,9 @@ def _session(root, episodes=2, episode_time_s=0.3, controls=None, resume=False, 
         cam.connect()
     follower, leader = FakeArm(), FakeArm(leader=True)
     cfg = RecordConfig(root=root, task="pick up the cube", fps=FPS, episodes=episodes, episode_time_s=episode_time_s,
-                       reset_time_s=0.1)  # fmt: skip
-    features = dataset_features(JOINTS, {c.name: c.shape for c in cams})
-    if resume:
-        writer = DatasetWriter.resume(root, video=VideoEncoding.h264())
-        check_resumable(writer.info, FPS, features)
-    else:
-        writer = DatasetWriter.create(root, FPS, features, robot_type="so101_follower", video=VideoEncoding.h264())
+                       reset_time_s=0.1, resume=resume, codec="h264")  # fmt: skip
     try:
-        with writer:
-            report = Recorder(cfg, follower, leader, cams, writer, controls=controls, on_event=on_event).run()
+        report = Recorder(cfg, follower, leader, cams, controls=controls, on_event=on_event).run()
     finally:
         for cam in cams:
             cam.disconnect()
@@ -112,34 +105,39 @@ def test_controls_parse_lines():
     assert not controls.episode_over()
 
 
-class _SlowWriter:
-    def __init__(self):
-        self.saved = []
-
-    def add_episode(self, frames, task):
-        time.sleep(0.3)  # a slow encoder
-        self.saved.append(len(frames["action"]))
-        if len(self.saved) == 2:
-            raise ValueError("disk full")
-        return len(self.saved) - 1
+def _buffer(tmp_path, length: int) -> EpisodeBuffer:
+    buffer = EpisodeBuffer(SMALL_FEATURES, 5, tmp_path)
+    for i in range(length):
+        buffer.append({"action": np.full(2, i), "observation.images.cam": np.full((16, 16, 3), 9 * i, np.uint8)})
+    return buffer
 
 
-def test_saver_runs_off_the_caller_and_reports_its_error(tmp_path):
-    features = {"action": {"dtype": "float32", "shape": [2]}, "cam": {"dtype": "video", "shape": [4, 4, 3]}}
-    saver = EpisodeSaver(_SlowWriter())
-    buffers = []
-    for length in (3, 4):
-        buf = EpisodeBuffer(features, 5, tmp_path)
-        for _ in range(length):
-            buf.append({"action": np.ones(2), "cam": np.zeros((4, 4, 3), np.uint8)})
-        buffers.append(buf)
+SMALL_FEATURES = {"action": {"dtype": "float32", "shape": [2]},
+                  "observation.images.cam": {"dtype": "video", "shape": [16, 16, 3]}}  # fmt: skip
+
+
+def test_saver_process_saves_off_the_caller_and_reports_its_error(tmp_path):
+    spec = WriterSpec(tmp_path / "ds", FPS, SMALL_FEATURES, codec="h264")
+    saver = EpisodeSaver(spec)
+    assert saver.first_episode == 0
+    buffers = [_buffer(tmp_path, 4), _buffer(tmp_path, 0)]  # an empty episode: the writer refuses it
     start = time.monotonic()
     saver.submit(buffers[0], "t")
     assert time.monotonic() - start < 0.1  # the caller does not wait for the encoder
     saver.submit(buffers[1], "t")
-    with pytest.raises(ValueError, match="disk full"):
+    with pytest.raises(ValueError, match="episode frames must all have the same non-zero length"):
         saver.close()
     assert saver.saved == [0] and not any(b.dir.exists() for b in buffers)
+    assert json.loads((tmp_path / "ds" / "meta" / "info.json").read_text())["total_frames"] == 4
+
+
+def test_saver_refuses_a_dataset_it_cannot_open(tmp_path):
+    with pytest.raises(FileExistsError, match="already holds a dataset"):
+        spec = WriterSpec(tmp_path / "ds", FPS, SMALL_FEATURES, codec="h264")
+        EpisodeSaver(spec).close()
+        EpisodeSaver(spec)
+    with pytest.raises(ValueError, match="cannot resume: the dataset records at 30 fps, this session at 15"):
+        EpisodeSaver(WriterSpec(tmp_path / "ds", 15, SMALL_FEATURES, codec="h264", resume=True))
 
 
 # A dataset written by LeRobot 0.6.1 (tests/fixtures/README.md): the layout a recording must have.

@@ -2,7 +2,7 @@
 commands `smolvla record`, `replay`, `deploy`, `viz`. See docs/robots.md.
 
 Torch-free: the robot side runs on a small computer with the `client` + `robots` extras (a test runs these
-commands with torch imports blocked). `record` is the exception: the dataset writer's package imports torch.
+commands with torch imports blocked).
 """
 
 from __future__ import annotations
@@ -246,29 +246,22 @@ def record(
     Prints one JSON line per episode (frames, rate held) and a last one with the episodes saved.
     """
     _log()
-    from smolvla.data.encode import VideoEncoding
-    from smolvla.data.writer import DatasetWriter
-    from smolvla.robots.record import RecordConfig, Recorder, check_resumable, dataset_features
+    from smolvla.robots.record import RecordConfig, Recorder
     from smolvla.robots.record_controls import HELP, Controls
 
-    cfg = RecordConfig(root, task, fps, episodes, episode_time_s, reset_time_s)
-    video = VideoEncoding() if video_codec == "libsvtav1" else VideoEncoding.h264()
+    cfg = RecordConfig(
+        root, task, fps, episodes, episode_time_s, reset_time_s, resume, f"{model}_follower", video_codec
+    )
     leader = _arm(f"{model}_leader", teleop_port, teleop_id, calibration_dir)
     follower = _arm(f"{model}_follower", robot_port, robot_id, calibration_dir,
                     max_relative_target=max_relative_target)  # fmt: skip
     cams = _cameras(camera, fps)
     with ExitStack() as stack:
         _connect_all(stack, follower, leader, *cams)
-        features = dataset_features(follower.joint_names, {c.name: c.shape for c in cams})
-        if resume:
-            writer = stack.enter_context(DatasetWriter.resume(root, video=video))
-            check_resumable(writer.info, fps, features)
-        else:
-            writer = stack.enter_context(DatasetWriter.create(root, fps, features, f"{model}_follower", video))
         controls = Controls()
         controls.listen()
         typer.echo(HELP, err=True)
-        report = Recorder(cfg, follower, leader, cams, writer, controls, lambda t: typer.echo(t, err=True)).run()
+        report = Recorder(cfg, follower, leader, cams, controls, lambda t: typer.echo(t, err=True)).run()
     for number, episode in enumerate(report.episodes):
         _json({"episode": number, **episode})
     _json({"saved": report.saved, "rerecorded": report.rerecorded, "root": str(root)})

@@ -7,13 +7,11 @@ period of `reset_time_s` in which teleoperation goes on and nothing is recorded.
     action      = the leader's joints as the follower was commanded (after its safety clamps)
 
 which is LeRobot's record loop, so datasets mean the same in both. Frames are spooled to disk and saved
-by a thread (`record_saver.py`): encoding never runs inside the control loop. Each episode is one atomic
+by a lower-priority process (`record_saver.py`): encoding never runs inside the control loop. Each episode is one atomic
 commit of `DatasetWriter`: an interrupted session keeps every episode saved before it, and `resume`
 appends to the dataset. Keyboard control (next / re-record / stop) comes from `record_controls.py`.
 
-Imports: the data writer (pyarrow, PyAV) but not torch; `smolvla.data`'s package init does import torch,
-so the recorder runs where the full package is installed (recording stations are; the torch-free robot
-computer needs only `deploy`).
+Torch-free: the dataset writer (pyarrow, PyAV) is imported only in the saver process.
 """
 
 from __future__ import annotations
@@ -30,13 +28,10 @@ import numpy as np
 from smolvla.robots.cameras import ThreadedCamera
 from smolvla.robots.loop_rate import LoopClock
 from smolvla.robots.record_controls import Controls
-from smolvla.robots.record_saver import EpisodeBuffer, EpisodeSaver
+from smolvla.robots.record_saver import EpisodeBuffer, EpisodeSaver, WriterSpec
 from smolvla.types import ACTION, OBS_IMAGES_PREFIX, OBS_STATE
 
 log = logging.getLogger(__name__)
-
-# Features the writer adds to every dataset (not part of what a session declares).
-WRITER_FEATURES = frozenset({"timestamp", "frame_index", "episode_index", "index", "task_index"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,9 @@ class RecordConfig:
     episodes: int = 1
     episode_time_s: float = 60.0
     reset_time_s: float = 10.0
+    resume: bool = False  # append to the dataset at `root` instead of creating it
+    robot_type: str | None = "so101_follower"
+    codec: str = "libsvtav1"  # camera stream encoder ("h264" encodes faster)
     # A camera frame older than this many control periods ends the session (the camera stalled).
     max_frame_age_ticks: float = 5.0
 
@@ -81,18 +79,8 @@ def dataset_features(joint_names: Sequence[str], camera_shapes: dict[str, tuple[
     return features
 
 
-def check_resumable(info: dict, fps: int, features: dict) -> None:
-    """A resumed dataset must have this session's fps and features (keys, dtypes, shapes)."""
-    if info["fps"] != fps:
-        raise ValueError(f"cannot resume: the dataset records at {info['fps']} fps, this session at {fps}")
-    have = {k: (v["dtype"], list(v["shape"])) for k, v in info["features"].items() if k not in WRITER_FEATURES}
-    want = {k: (v["dtype"], list(v["shape"])) for k, v in features.items()}
-    if have != want:
-        raise ValueError(f"cannot resume: the dataset's features {have} differ from this session's {want}")
-
-
 class Recorder:
-    """Runs a session on connected arms and cameras; `writer` is a `DatasetWriter` (created or resumed)."""
+    """Runs a session on connected arms and cameras, saving into the dataset `cfg` names (created or resumed)."""
 
     def __init__(
         self,
@@ -100,11 +88,10 @@ class Recorder:
         follower: Any,
         leader: Any,
         cameras: Sequence[ThreadedCamera],
-        writer: Any,
         controls: Controls | None = None,
         on_event: Callable[[str], None] = lambda text: log.info("%s", text),
     ) -> None:
-        self.cfg, self.follower, self.leader, self.cameras, self.writer = cfg, follower, leader, cameras, writer
+        self.cfg, self.follower, self.leader, self.cameras = cfg, follower, leader, cameras
         self.controls = controls or Controls()
         self.say = on_event
         self.joints = tuple(follower.joint_names)
@@ -150,8 +137,11 @@ class Recorder:
 
     def run(self) -> RecordReport:
         """Record until `episodes` are saved or `stop` is typed; returns what was saved and the rates held."""
+        cfg = self.cfg
+        spec = WriterSpec(Path(cfg.root), cfg.fps, self.features, cfg.robot_type, cfg.codec, cfg.resume)
+        saver = EpisodeSaver(spec)  # opens the dataset first: a bad --root fails before anything is recorded
         self.spool.mkdir(parents=True, exist_ok=True)
-        report, saver = RecordReport(), EpisodeSaver(self.writer)
+        report = RecordReport()
         try:
             while len(report.episodes) < self.cfg.episodes:
                 self.controls.clear_period()

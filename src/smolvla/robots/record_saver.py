@@ -1,26 +1,77 @@
-"""Episode buffers spooled to disk, and a saver thread that encodes and commits them off the control loop.
+"""Episode buffers spooled to disk, and a saver process that encodes and commits them off the control loop.
 
-The control loop appends one frame per tick to an `EpisodeBuffer`: joints into small arrays, camera frames
-into a memory-mapped file sized for the longest episode (so a minute of 640x480 video costs disk, not
-RAM). When the episode ends the buffer goes to the `EpisodeSaver` thread, which runs the slow part
-(video encoding, parquet, stats, the atomic commit of `DatasetWriter.add_episode`) while the loop goes on
-with the reset period and the next episode. Its queue is bounded: if saving falls a whole episode behind,
-the recorder waits between episodes (never inside one) instead of piling up spool files.
+The control loop appends one frame per tick to an `EpisodeBuffer`: every feature goes into a memory-mapped
+.npy file sized for the longest episode (a minute of two 640x480 cameras costs disk, not RAM). When the
+episode ends, the buffer's directory goes to the `EpisodeSaver` process, which owns the `DatasetWriter`
+and runs the slow part (video encoding, parquet, stats, the atomic commit of `add_episode`) while the loop
+goes on with the reset period and the next episode.
+
+A process, not a thread: encoding and statistics would hold the GIL for whole milliseconds and make the
+control loop late. The process also runs at a lower priority (`nice`), so on a 2-core robot computer the
+loop wins the CPU, and it ignores SIGINT: Ctrl-C stops the recording, and the episodes already queued are
+still saved. Its job queue is bounded: if saving falls a whole episode behind, the recorder waits between
+episodes (never inside one).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
+import os
 import queue
 import shutil
+import signal
 import tempfile
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# Features the writer adds to every dataset (not part of what a session declares).
+WRITER_FEATURES = frozenset({"timestamp", "frame_index", "episode_index", "index", "task_index"})
+SAVER_NICE = 10
+# How long the saver process may take to open the dataset (imports PyAV, pyarrow; resume checks files).
+START_TIMEOUT_S = 120.0
+
+
+def check_resumable(info: dict, fps: int, features: dict) -> None:
+    """A resumed dataset must have this session's fps and features (keys, dtypes, shapes)."""
+    if info["fps"] != fps:
+        raise ValueError(f"cannot resume: the dataset records at {info['fps']} fps, this session at {fps}")
+    have = {k: (v["dtype"], list(v["shape"])) for k, v in info["features"].items() if k not in WRITER_FEATURES}
+    want = {k: (v["dtype"], list(v["shape"])) for k, v in features.items()}
+    if have != want:
+        raise ValueError(f"cannot resume: the dataset's features {have} differ from this session's {want}")
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """What the saver process needs to create (or resume) the dataset; picklable."""
+
+    root: Path
+    fps: int
+    features: dict
+    robot_type: str | None = None
+    codec: str = "libsvtav1"  # or "h264" (faster to encode)
+    resume: bool = False
+
+    def open(self) -> Any:
+        from smolvla.data.encode import VideoEncoding
+        from smolvla.data.writer import DatasetWriter
+
+        video = VideoEncoding.h264() if self.codec == "h264" else VideoEncoding(codec=self.codec)
+        if not self.resume:
+            return DatasetWriter.create(self.root, self.fps, self.features, self.robot_type, video)
+        writer = DatasetWriter.resume(self.root, video)
+        try:
+            check_resumable(writer.info, self.fps, self.features)
+        except ValueError:
+            writer.close()
+            raise
+        return writer
 
 
 class EpisodeBuffer:
@@ -32,12 +83,9 @@ class EpisodeBuffer:
         self.dir = Path(tempfile.mkdtemp(prefix="episode-", dir=spool_dir))
         self.arrays: dict[str, np.ndarray] = {}
         for key, feat in features.items():
+            dtype = np.uint8 if feat["dtype"] in ("video", "image") else feat["dtype"]
             shape = (max_frames, *feat["shape"])
-            if feat["dtype"] in ("video", "image"):
-                path = self.dir / f"{key}.u8"
-                self.arrays[key] = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
-            else:
-                self.arrays[key] = np.zeros(shape, dtype=feat["dtype"])
+            self.arrays[key] = np.lib.format.open_memmap(self.dir / f"{key}.npy", "w+", dtype, shape)
 
     @property
     def full(self) -> bool:
@@ -50,62 +98,111 @@ class EpisodeBuffer:
             array[self.length] = frame[key]
         self.length += 1
 
-    def frames(self) -> dict[str, np.ndarray]:
-        """{key: [T, ...]} views of the recorded frames (camera frames still on disk)."""
-        return {key: array[: self.length] for key, array in self.arrays.items()}
+    def release(self) -> None:
+        """Flush and unmap (the files stay for the saver)."""
+        for array in self.arrays.values():
+            array.flush()
+        self.arrays.clear()
 
     def discard(self) -> None:
         self.arrays.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class EpisodeSaver:
-    """Saves buffers with `writer.add_episode` on a thread, in order; `close()` waits for the last one.
+def load_spooled(directory: Path, keys: list[str], length: int) -> dict[str, np.ndarray]:
+    """The first `length` frames of each spooled feature (memory-mapped, read-only)."""
+    return {key: np.load(directory / f"{key}.npy", mmap_mode="r")[:length] for key in keys}
 
-    A failed save stops the saver: the error is raised by the next `submit` or by `close`, so a recording
-    session never goes on believing episodes are saved when they are not.
+
+def _saver_main(spec: WriterSpec, jobs: Any, results: Any, nice: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the recorder; queued episodes still get saved
+    os.nice(nice)
+    parent = os.getppid()
+    try:
+        writer = spec.open()
+    except BaseException as err:
+        results.put(("error", err))
+        return
+    failed = False
+    with writer:
+        results.put(("ready", writer.info["total_episodes"]))
+        while True:
+            try:
+                job = jobs.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the recorder died without saying goodbye
+                    return
+                continue
+            if job is None:
+                return
+            directory, length, task = job
+            try:
+                if not failed:
+                    index = writer.add_episode(load_spooled(Path(directory), list(spec.features), length), task)
+                    results.put(("saved", index))
+            except BaseException as err:  # reported by the recorder's next submit() or close()
+                failed = True
+                results.put(("error", err))
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+class EpisodeSaver:
+    """Saves buffers with `add_episode` in a child process that owns the dataset writer, in order.
+
+    Starting it opens (creates or resumes) the dataset, so a dataset that exists, is locked or does not
+    match fails here, before anything is recorded. A failed save stops saving: the error is raised by the
+    next `submit` or by `close`, so a session never goes on believing its episodes are saved.
     """
 
-    def __init__(self, writer: Any, max_pending: int = 1) -> None:
-        self.writer = writer
+    def __init__(self, spec: WriterSpec, max_pending: int = 1, nice: int = SAVER_NICE) -> None:
+        context = mp.get_context("spawn")  # fork would copy the camera threads' locks mid-use
         self.saved: list[int] = []  # episode indices, in order
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._jobs, self._results = context.Queue(maxsize=max_pending), context.Queue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="episode-saver", daemon=True)
-        self._thread.start()
+        self._process = context.Process(
+            target=_saver_main, args=(spec, self._jobs, self._results, nice), name="episode-saver", daemon=True
+        )
+        self._process.start()
+        try:
+            kind, value = self._results.get(timeout=START_TIMEOUT_S)
+        except queue.Empty:
+            self._process.kill()
+            raise TimeoutError(f"the episode saver did not open {spec.root} within {START_TIMEOUT_S:.0f} s") from None
+        if kind == "error":
+            self._process.join()
+            raise value
+        self.first_episode = int(value)
 
-    def _run(self) -> None:
+    def _collect(self, block: bool = False) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            buffer, task = item
             try:
-                if self._error is None:
-                    self.saved.append(self.writer.add_episode(buffer.frames(), task))
-                    log.info("saved episode %d (%d frames)", self.saved[-1], buffer.length)
-            except BaseException as err:  # reported to the recorder by submit()/close()
-                log.error("saving an episode failed: %s", err)
-                self._error = err
-            finally:
-                buffer.discard()
+                kind, value = self._results.get(timeout=0.5) if block else self._results.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "saved":
+                self.saved.append(value)
+                log.info("saved episode %d", value)
+            elif self._error is None:
+                log.error("saving an episode failed: %s", value)
+                self._error = value
 
     def _raise(self) -> None:
+        self._collect()
         if self._error is not None:
             raise self._error
 
     def submit(self, buffer: EpisodeBuffer, task: str) -> None:
         """Queue `buffer` for saving (blocks while `max_pending` episodes wait); raises an earlier save's error."""
         self._raise()
-        self._queue.put((buffer, task))
-
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
+        buffer.release()
+        self._jobs.put((str(buffer.dir), buffer.length, task))
 
     def close(self) -> None:
-        """Save what is queued, stop the thread, raise a save's error if one failed."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        """Save what is queued, stop the process, raise a save's error if one failed."""
+        if self._process.is_alive():
+            self._jobs.put(None)
+            while self._process.is_alive():
+                self._collect(block=True)
+            self._process.join()
         self._raise()
