@@ -110,7 +110,23 @@ def test_required_and_retired_keys() -> None:
 def test_an_unsupported_annotation_is_a_programming_error() -> None:
     @dataclass(frozen=True)
     class Odd:
-        d: dict[str, int] = field(default_factory=dict)
+        d: frozenset[int] = frozenset()
 
-    with pytest.raises(TypeError, match=r"configio cannot check d of type dict\[str, int\]"):
-        configio.from_dict(Odd, {"d": {}})
+    with pytest.raises(TypeError, match=r"configio cannot check d of type frozenset\[int\]"):
+        configio.from_dict(Odd, {"d": []})
+
+
+def test_string_keyed_tables() -> None:
+    @dataclass(frozen=True)
+    class Names:
+        table: dict[str, str | None] = field(default_factory=dict)
+
+    assert configio.from_dict(Names, {"table": {"laptop": "image1", "phone": None}}).table == {
+        "laptop": "image1",
+        "phone": None,
+    }
+    assert configio.to_dict(Names({"a": None})) == {"table": {"a": None}}
+    with pytest.raises(ValueError, match=r"table.phone: expected str or null, got 3 \(int\)"):
+        configio.from_dict(Names, {"table": {"phone": 3}})
+    with pytest.raises(ValueError, match=r"table: expected a JSON object of str or null, got \['a'\]"):
+        configio.from_dict(Names, {"table": ["a"]})
