@@ -129,3 +129,29 @@ def test_torque_released_on_a_signal(sim: SimBusServer, tmp_path, sig: int) -> N
     finally:
         proc.kill()
     assert not any(s.torque_enabled for s in sim.arm.servos)
+
+
+def test_disconnect_releases_every_servo_it_can_reach(sim: SimBusServer, tmp_path, caplog) -> None:
+    arm = SOFollower(str(sim.link_path), "a", calibration_dir=tmp_path, timeout_s=0.05, retries=0)
+    arm.connect()
+    assert all(s.torque_enabled for s in sim.arm.servos)
+    sim.arm.servos[2].connected = False  # elbow_flex's cable comes loose
+    with caplog.at_level(logging.ERROR):
+        arm.disconnect()
+    assert "torque off not confirmed by {'elbow_flex'" in caplog.text
+    assert [s.torque_enabled for s in sim.arm.servos] == [False, False, True, False, False, False]
+    assert not arm.bus.is_open
+
+
+def test_a_failed_connect_leaves_no_torque_on(sim: SimBusServer, tmp_path, monkeypatch) -> None:
+    arm = SOFollower(str(sim.link_path), "a", calibration_dir=tmp_path, watchdog_s=1.0)
+
+    def broken_watchdog():  # fails after the follower switched torque on
+        assert all(s.torque_enabled for s in sim.arm.servos)
+        raise RuntimeError("no thread for the watchdog")
+
+    monkeypatch.setattr(arm.watchdog, "start", broken_watchdog)
+    with pytest.raises(RuntimeError, match="no thread for the watchdog"):
+        arm.connect()
+    assert not any(s.torque_enabled for s in sim.arm.servos)
+    assert not arm.bus.is_open

@@ -92,10 +92,14 @@ class _SOArm:
                 f"{self}: servos not answering: {missing or 'none'}; wrong model numbers (expected "
                 f"{MODEL_NUMBER_STS3215}): {wrong or 'none'}. Check power, wiring and `smolvla robot setup-motors`."
             )
-        self.bus.torque(False)
-        if self.calibration is not None:
-            self._write_calibration(self.calibration)
-        self._configure()
+        try:
+            self.bus.torque(False)
+            if self.calibration is not None:
+                self._write_calibration(self.calibration)
+            self._configure()
+        except BaseException:
+            self.disconnect()  # never leave a half-configured arm holding torque
+            raise
 
     def disconnect(self) -> None:
         """Release torque and close the bus (a bus error while releasing is logged, then the port closes)."""

@@ -122,10 +122,22 @@ class FeetechBus:
         self._transact(proto.sync_write(reg.address, reg.size, data), [])
 
     def torque(self, enabled: bool, motors: list[str] | None = None) -> None:
-        """Torque on or off; off also unlocks EEPROM (Lock 0) so limits and offsets can be written."""
-        for m in self.motors if motors is None else motors:
-            self.write("Torque_Enable", m, int(enabled))
-            self.write("Lock", m, int(enabled))
+        """Torque on or off; off also unlocks EEPROM (Lock 0) so limits and offsets can be written.
+
+        One broadcast packet first, so every servo gets the command even if one of them stops answering;
+        then each servo is written and acknowledged, and those that fail are named together at the end.
+        """
+        names = list(self.motors) if motors is None else motors
+        self.sync_write("Torque_Enable", dict.fromkeys(names, int(enabled)))
+        failed = {}
+        for m in names:
+            try:
+                self.write("Torque_Enable", m, int(enabled))
+                self.write("Lock", m, int(enabled))
+            except proto.FeetechError as e:
+                failed[m] = str(e)
+        if failed:
+            raise proto.FeetechError(f"torque {'on' if enabled else 'off'} not confirmed by {failed}")
 
     def broadcast_ping(self) -> list[int]:
         """Ids of every servo that answers a ping to the broadcast id (corrupt answers are skipped)."""
