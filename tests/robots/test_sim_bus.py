@@ -56,6 +56,8 @@ def test_broadcast_ping_and_sync_read_answer_in_id_order(sim: SimBusServer) -> N
 def test_unknown_ids_stay_silent_and_servo_errors_are_reported(sim: SimBusServer) -> None:
     with serial.Serial(str(sim.link_path), 1_000_000, timeout=0.2) as port:
         assert _exchange(port, proto.ping(9), 6) == b""
+        assert _exchange(port, proto.read(1, 120, 20), 6) == b""  # past the control table: silence
+        assert _exchange(port, proto.ping(1), 6) == proto.build_packet(1, 0)  # and the bus still serves
         sim.arm.servos[4].error = 0x04
         assert _exchange(port, proto.ping(5), 6) == proto.build_packet(5, 0x04)
 

@@ -106,7 +106,11 @@ class SimBusServer:
                 del buf[:consumed]
                 if packet is None:
                     break
-                reply = self.handle(packet)
+                try:
+                    reply = self.handle(packet)
+                except ValueError as e:  # e.g. an address past the table: a real servo stays silent
+                    log.warning("sim bus: ignoring %s: %s", packet, e)
+                    continue
                 if reply:
                     os.write(self._master, reply)
 

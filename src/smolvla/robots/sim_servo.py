@@ -155,17 +155,20 @@ class SimServo:
         self.poke("Moving", int(target is not None and abs(target - actual) > 2))
 
     def read(self, address: int, length: int) -> bytes:
+        if address + length > TABLE_SIZE:
+            raise ValueError(f"read past the control table: address {address} + {length} bytes")
         return bytes(self.regs[address : address + length])
 
     def write(self, address: int, data: bytes) -> None:
-        if address + len(data) > TABLE_SIZE:
+        end = address + len(data)
+        if end > TABLE_SIZE:
             raise ValueError(f"write past the control table: address {address} + {len(data)} bytes")
-        goal = STS3215["Goal_Position"].address
-        if self.torque_enabled is False and address <= STS3215["Torque_Enable"].address < address + len(data):
-            # Torque switching on: hold where the joint is unless a goal comes in the same write.
-            if data[STS3215["Torque_Enable"].address - address] == 1 and not address <= goal < address + len(data):
-                self.poke("Goal_Position", self.peek("Present_Position"))
-        self.regs[address : address + len(data)] = data
+        torque, goal = STS3215["Torque_Enable"].address, STS3215["Goal_Position"].address
+        switching_on = address <= torque < end and data[torque - address] == 1 and not self.torque_enabled
+        if switching_on and not address <= goal < end:
+            # Torque coming on holds the joint where it is instead of jumping to a stale goal register.
+            self.poke("Goal_Position", self.peek("Present_Position"))
+        self.regs[address:end] = data
 
 
 class SimArm:

@@ -14,7 +14,6 @@ MAX_TICK = RESOLUTION - 1
 DEFAULT_BAUDRATE = 1_000_000
 # Baud_Rate register value -> bits per second.
 BAUDRATES = {0: 1_000_000, 1: 500_000, 2: 250_000, 3: 128_000, 4: 115_200, 5: 57_600, 6: 38_400, 7: 19_200}
-EEPROM_END = 40
 
 
 @dataclass(frozen=True)
