@@ -69,6 +69,27 @@ def test_retries_run_out() -> None:
     assert len(port.writes) == 3
 
 
+def test_serial_port_errors_are_retried_then_named() -> None:
+    port = FakePort()
+    real_write, calls = port.write, []
+
+    def flaky_write(data: bytes) -> int:
+        calls.append(data)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")  # what pyserial raises when the adapter hiccups
+        return real_write(data)
+
+    port.write = flaky_write
+    assert _bus(port).read("Model_Number", "shoulder_pan") == 777
+
+    def unplugged(data: bytes) -> int:
+        raise OSError(19, "No such device")
+
+    port.write = unplugged
+    with pytest.raises(proto.CommunicationError, match=r"serial port error: \[Errno 19\] No such device"):
+        _bus(port, retries=1).read("Model_Number", "shoulder_pan")
+
+
 def test_a_servo_error_is_raised_by_name_without_retry() -> None:
     port = FakePort(error=0x20)
     with pytest.raises(proto.ServoStatusError, match="servo 1 reports overload error"):

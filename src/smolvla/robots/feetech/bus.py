@@ -42,7 +42,8 @@ def open_serial(path: str, baudrate: int = DEFAULT_BAUDRATE, timeout_s: float = 
     except ImportError:
         raise ImportError("the servo bus needs pyserial: pip install 'smolvla[robots]'") from None
     try:
-        return serial.Serial(path, baudrate, timeout=timeout_s)
+        # A write timeout too: a stalled USB adapter must raise (and be retried), not block the control loop.
+        return serial.Serial(path, baudrate, timeout=timeout_s, write_timeout=timeout_s)
     except serial.SerialException as e:
         raise ConnectionError(f"cannot open serial port {path!r}: {e}") from e
 
@@ -221,10 +222,13 @@ class FeetechBus:
             raise ConnectionError("the bus is not open; call open() (or connect() on the arm) first")
         with self._lock:
             for attempt in range(self.retries + 1):
-                self._port.reset_input_buffer()
-                self._port.write(packet)
                 try:
-                    return [proto.parse_status(self._read_frame(i), i) for i in answer_ids]
+                    try:
+                        self._port.reset_input_buffer()
+                        self._port.write(packet)
+                        return [proto.parse_status(self._read_frame(i), i) for i in answer_ids]
+                    except OSError as e:  # pyserial's errors (unplugged adapter, write timeout) are OSErrors
+                        raise proto.CommunicationError(f"serial port error: {e}") from e
                 except proto.CommunicationError as e:
                     if attempt == self.retries:
                         raise
