@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -142,3 +144,54 @@ def test_tick_jitter():
     summary = tick_jitter(stamps, fps=10)
     assert summary["ticks"] == 5 and summary["hz"] == pytest.approx(8.89, abs=0.01)
     assert summary["jitter_ms_max"] == pytest.approx(50.0) and summary["period_ms_p50"] == pytest.approx(100.0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.slow  # record + a 2-step training + a server importing torch: ~1 min on the shared 2-core machine
+def test_teleop_record_train_serve_deploy_on_the_simulated_bus(tmp_path):
+    """The whole loop of docs/robots.md on simulated arms: record -> train -> serve -> deploy moves the arm."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-m", "smolvla.cli.main"]
+    root, run = tmp_path / "ds", tmp_path / "run"
+    with SimBusServer(tmp_path / "follower") as follower, SimBusServer(tmp_path / "leader", leader=True) as leader:
+        record = [*cli, "record", "--root", str(root), "--task", "follow the leader", "--robot-port",
+                  str(follower.link_path), "--teleop-port", str(leader.link_path), "--camera", "top=fake:32x24",
+                  "--episodes", "2", "--episode-time-s", "1", "--reset-time-s", "0.2",
+                  "--video-codec", "h264"]  # fmt: skip
+        done = subprocess.run(record, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+        train = [*cli, "train", "--dataset", str(root), "--steps", "2", "--batch-size", "2", "--output-dir", str(run)]
+        done = subprocess.run(train, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        checkpoint = run / "checkpoints" / "last" / "pretrained_model"
+        port = _free_port()
+        serve = [*cli, "serve", "--checkpoint", str(checkpoint), "--port", str(port), "--threads", "1"]
+        server = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not _listening(port):
+                assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+            before = [s.peek("Goal_Position") for s in follower.arm.servos]
+            deploy = [*cli, "deploy", "--uri", f"ws://127.0.0.1:{port}", "--task", "follow the leader",
+                      "--robot-port", str(follower.link_path), "--camera", "top=fake:32x24",
+                      "--max-seconds", "3"]  # fmt: skip
+            done = subprocess.run(deploy, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        finally:
+            server.terminate()
+            server.wait(10)
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        assert summary["chunks"] >= 1 and summary["executed"] > 0 and summary["errors"] == 0, summary
+        assert [s.peek("Goal_Position") for s in follower.arm.servos] != before  # the policy moved the arm
+        assert not any(s.torque_enabled for s in follower.arm.servos)
