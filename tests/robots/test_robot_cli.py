@@ -13,9 +13,11 @@ pytest.importorskip("serial")
 
 from smolvla.cli.main import app  # noqa: E402
 from smolvla.robots.sim_bus import SimBusServer  # noqa: E402
+from smolvla.robots.so_arm import JOINTS  # noqa: E402
 
 runner = CliRunner()
-COMMANDS = [["robot", c] for c in ("find-port", "calibrate", "setup-motors", "read", "move", "teleop", "sim-bus")]
+ROBOT_COMMANDS = ("find-port", "calibrate", "setup-motors", "release", "read", "move", "teleop", "sim-bus")
+COMMANDS = [["robot", c] for c in ROBOT_COMMANDS]
 COMMANDS += [[c] for c in ("record", "replay", "deploy", "viz")]
 
 
@@ -89,6 +91,42 @@ def test_teleop_follows_the_leader_at_30_hz_or_more(follower, leader):
     assert max(abs(a - b) for a, b in zip(lead, goals, strict=True)) < 80
 
 
+def test_calibration_import_then_calibrated_read(follower, tmp_path):
+    port = str(follower.link_path)
+    # A LeRobot calibration file: homing offsets and ranges per joint (the format is the same as ours).
+    lerobot = {j: {"id": i + 1, "drive_mode": 0, "homing_offset": 10 * i, "range_min": 1000, "range_max": 3000}
+               for i, j in enumerate(JOINTS)}  # fmt: skip
+    source = tmp_path / "lerobot.json"
+    source.write_text(json.dumps(lerobot))
+    cal_dir = tmp_path / "cal"
+    args = ["robot", "calibrate", "--port", port, "--id", "arm1", "--calibration-dir", str(cal_dir)]
+    result = runner.invoke(app, [*args, "--import-lerobot", str(source)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((cal_dir / "arm1.json").read_text()) == lerobot
+    # Before the arm was connected with it, the servos do not apply the file's offsets: refused, named.
+    read = ["robot", "read", "--port", port, "--calibration", str(cal_dir / "arm1.json")]
+    result = runner.invoke(app, read)
+    assert result.exit_code == 1 and "the servos hold other homing offsets" in result.stderr
+    goal = json.dumps({"shoulder_pan": 10.0, "gripper": 50.0})
+    result = runner.invoke(app, ["robot", "move", "--port", port, "--id", "arm1", "--calibration-dir", str(cal_dir),
+                                 "--goal", goal])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    joints = json.loads(runner.invoke(app, read).output)
+    assert abs(joints["shoulder_pan"] - 10.0) < 2 and abs(joints["gripper"] - 50.0) < 2  # degrees, 0-100
+
+
+def test_release_and_setup_motors(follower):
+    port = str(follower.link_path)
+    for servo in follower.arm.servos:
+        servo.poke("Torque_Enable", 1)
+    result = runner.invoke(app, ["robot", "release", "--port", port])
+    assert result.exit_code == 0 and not any(s.torque_enabled for s in follower.arm.servos)
+    # Set-up wants one servo on the bus; the simulated arm has six: refused with the ids found.
+    result = runner.invoke(app, ["robot", "setup-motors", "--port", port], input="\n")
+    assert result.exit_code == 1
+    assert "connect only the gripper servo for set-up; found servos with ids [1, 2, 3, 4, 5, 6]" in result.stderr
+
+
 def test_find_port_lists_ports():
     result = runner.invoke(app, ["robot", "find-port", "--list"])
     assert result.exit_code == 0 and isinstance(json.loads(result.output), list)
@@ -111,7 +149,8 @@ def test_robot_commands_run_with_torch_blocked(follower):
 
 def test_robot_modules_import_without_torch():
     modules = ["smolvla.robots.cameras", "smolvla.robots.cameras_spec", "smolvla.robots.deploy",
-               "smolvla.robots.replay", "smolvla.robots.arm_io", "smolvla.robots.record", "smolvla.cli.robot"]  # fmt: skip
+               "smolvla.robots.replay", "smolvla.robots.arm_io", "smolvla.robots.record",
+               "smolvla.robots.record_saver", "smolvla.robots.viz", "smolvla.cli.robot"]  # fmt: skip
     code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\nprint('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr

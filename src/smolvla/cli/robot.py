@@ -115,9 +115,9 @@ def calibrate(
 def setup_motors(
     port: str = PORT,
     robot: str = choice_option("so101_follower", ROBOTS, help="Which arm."),
-    current_id: int = typer.Option(1, help="Id each servo answers at now (1 for new STS3215s)."),
+    current_id: int | None = typer.Option(None, help="Id the servos answer at now (default: found on the bus)."),
 ) -> None:
-    """Give each servo its joint's id (1-6), one servo connected at a time, gripper first."""
+    """Give each servo its joint's id (1-6) and 1 Mbaud, one servo connected at a time, gripper first."""
     _log()
     from smolvla.robots.so_arm import IDS
 
@@ -129,6 +129,21 @@ def setup_motors(
             typer.echo(f"{joint}: id {IDS[joint]}")
     finally:
         arm.bus.close()
+
+
+@robot_app.command()
+def release(port: str = PORT) -> None:
+    """Switch torque off on all six servos (an arm left holding after a crash or a killed process)."""
+    from smolvla.robots.feetech.bus import FeetechBus
+    from smolvla.robots.so_arm import IDS
+
+    bus = FeetechBus(port, IDS)
+    bus.open()
+    try:
+        bus.torque(False)
+    finally:
+        bus.close()
+    typer.echo("torque released")
 
 
 @robot_app.command()
