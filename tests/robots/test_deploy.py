@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -90,8 +91,11 @@ def _deploy_command(port: int, link, seconds: float) -> list[str]:
 
 
 def test_deploy_moves_the_simulated_arm_to_the_policy_goal(tmp_path):
+    # With the viz extra installed, the live view is recorded too (to a file: no viewer in a test).
+    live = tmp_path / "live.rrd"
+    viz = ["--viz-save", str(live)] if importlib.util.find_spec("rerun") else []
     with SimBusServer(tmp_path / "follower") as follower, ServerThread(GoalPolicy()) as server:
-        result = subprocess.run(_deploy_command(server.port, follower.link_path, 2.0), capture_output=True,
+        result = subprocess.run(_deploy_command(server.port, follower.link_path, 2.0) + viz, capture_output=True,
                                 text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -102,6 +106,7 @@ def test_deploy_moves_the_simulated_arm_to_the_policy_goal(tmp_path):
     assert summary["chunks"] >= 3 and summary["errors"] == 0 and summary["executed"] >= 31
     assert summary["tick"]["hz"] > 25 and summary["tick"]["ticks"] >= 55
     assert not any(torque)  # released when deploy ended
+    assert not viz or live.stat().st_size > 10_000  # cameras, joints, queue and latency were logged
 
 
 def test_sigterm_releases_torque(tmp_path):

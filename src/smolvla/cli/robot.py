@@ -322,6 +322,8 @@ def deploy(
     watchdog_s: float = typer.Option(0.5, help="Stop the arm where it is when no goal came for this long."),
     token: str | None = typer.Option(None, envvar="SMOLVLA_TOKEN", help="Shared secret."),
     ca_file: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Certificate to trust for wss://."),
+    viz: bool = typer.Option(False, help="Show cameras, joints, actions, queue and latency live in rerun."),
+    viz_save: Path | None = typer.Option(None, help="Record that live view to an .rrd file instead."),
 ) -> None:
     """Run a policy served by `smolvla serve` on the arm; one JSON line per episode (incl. tick jitter).
 
@@ -340,7 +342,13 @@ def deploy(
     cams = _cameras(camera, fps)
     with ExitStack() as stack:
         _connect_all(stack, follower, *cams)
-        summaries = run_deploy(SOArmRobot(follower, cams, task), config, episodes, max_seconds)
+        robot = SOArmRobot(follower, cams, task)
+        if viz or viz_save is not None:
+            from smolvla.robots.viz_live import LiveView
+
+            robot.view = LiveView(robot.joints, viz_save)
+            stack.callback(robot.view.close)
+        summaries = run_deploy(robot, config, episodes, max_seconds)
     for summary in summaries:
         _json(summary)
 

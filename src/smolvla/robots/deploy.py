@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,21 +46,38 @@ class SOArmRobot:
         self.action_high = np.array([limits[j][1] for j in self.joints], np.float32)
         self.tick_stamps: list[float] = []  # time.monotonic() of each send_action / hold
         self.holds = 0
+        # A live rerun view (`deploy --viz`) and what it shows of the client: () -> (queue length, latencies).
+        self.view: Any = None
+        self.client_state: Callable[[], tuple[int, list[float]]] = lambda: (0, [])
+        self._latencies_shown = 0
 
     def get_observation(self) -> dict[str, Any]:
         joints = self.arm.read_joints()
         obs: dict[str, Any] = {OBS_STATE: np.array([joints[j] for j in self.joints], np.float32), TASK: self.task}
         for cam in self.cameras:
             obs[OBS_IMAGES_PREFIX + cam.name] = cam.read_latest(self.max_frame_age_s)[0]
+        if self.view is not None:
+            self.view.observation(obs)
         return obs
 
     def send_action(self, action: np.ndarray) -> None:
         self.tick_stamps.append(time.monotonic())
         self.arm.send_goal({j: float(v) for j, v in zip(self.joints, np.asarray(action).tolist(), strict=True)})
+        self._show(action)
 
     def hold(self) -> None:
         self.tick_stamps.append(time.monotonic())
         self.holds += 1
+        self._show(None)
+
+    def _show(self, action: np.ndarray | None) -> None:
+        if self.view is None:
+            return
+        queue_length, latencies = self.client_state()
+        self.view.control_tick(action, queue_length)
+        for latency in latencies[self._latencies_shown :]:
+            self.view.latency(latency)
+        self._latencies_shown = len(latencies)
 
 
 def tick_jitter(stamps: Sequence[float], fps: float) -> dict[str, float | int]:
@@ -83,9 +100,12 @@ async def run_episodes(robot: SOArmRobot, config: ClientConfig, episodes: int, m
     """Run `episodes` episodes of at most `max_seconds` each; one summary dict per episode."""
     summaries = []
     async with RobotClient(robot, config) as client:
+        # The live view reads the current episode's stats while it runs (the client has no public accessor).
+        robot.client_state = lambda: (len(client.queue), client._stats.latencies_s)
         await client.wait_connected(timeout=30.0)
         for episode in range(episodes):
             robot.tick_stamps.clear()
+            robot._latencies_shown = 0
             stats = await client.run_episode(max_ticks=max(1, round(max_seconds * config.fps)))
             lat = sorted(stats.latencies_s)
             summaries.append({
