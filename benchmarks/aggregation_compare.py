@@ -2,9 +2,14 @@
 
 Policy: the committed Meta-World demo policy (`assets/demo_policy`, chunk 30, trained on
 button-press-topdown and drawer-close). Each configuration plays the same held-out seeds through the real
-server and robot client on 127.0.0.1 (`SimRobot` around the env, client at `--fps` ticks per second).
-Latency is injected by padding every forward pass to `--latency` seconds of wall time (a forward that is
-slower than that, e.g. RTC's guided sampling on a loaded CPU, is reported in `forward_s` and not padded).
+robot client (`SimRobot` around the env, `--fps` control ticks per second) in one of two clocks:
+
+- `--clock virtual` (default): `smolvla.serve.lockstep`, the real client and the server's session logic
+  in lockstep; a forward's reply arrives `round(latency * fps)` ticks after the one forward worker is
+  free, whatever the forward's wall time. Figures do not depend on how loaded the CPU is.
+- `--clock wall`: the real server on 127.0.0.1 with every forward padded to `--latency` seconds (a
+  forward slower than that, e.g. RTC's guided sampling on a loaded CPU, is not padded; see
+  `median_forward_s`), the client ticking in real time.
 
 Per configuration: success rate, mean episode time (s, successful episodes) and ticks, hold ticks, tasks
 per minute of working time (wall clock), and the action jump at chunk boundaries: ||a_t - a_{t-1}|| (raw units) at the
@@ -31,6 +36,8 @@ from smolvla.envs.registry import HELD_OUT_SEED, make_env
 from smolvla.policy.policy import SmolVLAPolicy
 from smolvla.policy.rtc import RTCConfig
 from smolvla.serve.client import ClientConfig, RobotClient
+from smolvla.serve.lockstep import LockstepServer, connect_lockstep, run_lockstep_episode
+from smolvla.serve.protocol import Hello
 from smolvla.serve.runner import PolicyRunner
 from smolvla.serve.server import PolicyServer, ServerConfig
 from smolvla.serve.sim_robot import SimRobot
@@ -80,36 +87,56 @@ def boundary_jumps(actions: list[np.ndarray], merged_at: list[int]) -> tuple[lis
     return at, elsewhere
 
 
-async def _play(port: int, env, mode: str, args) -> list[dict]:
-    robot = RecordingRobot(env, max_steps=args.max_steps)
+def _client(robot: RecordingRobot, env, mode: str, uri: str, args) -> RobotClient:
     aggregate = "latest" if mode == "sync" else mode
     config = ClientConfig(
-        uri=f"ws://127.0.0.1:{port}",
+        uri=uri,
         task=env.task,
         fps=args.fps,
         g=args.g,
         aggregate=aggregate,
         mode="sync" if mode == "sync" else "async",
     )
+    return RobotClient(robot, config)
+
+
+def _record(robot: RecordingRobot, stats) -> dict:
+    at, elsewhere = boundary_jumps(robot.executed, stats.merged_at)
+    return {
+        "success": robot.success,
+        "seconds": stats.duration_s,
+        "ticks": stats.ticks,
+        "hold_ticks": stats.hold_ticks,
+        "chunks": stats.chunks,
+        "boundary_jumps": at,
+        "other_jumps": elsewhere,
+    }
+
+
+async def _play_wall(port: int, env, mode: str, args) -> list[dict]:
+    robot = RecordingRobot(env, max_steps=args.max_steps)
     episodes = []
-    async with RobotClient(robot, config) as client:
+    async with _client(robot, env, mode, f"ws://127.0.0.1:{port}", args) as client:
         await client.wait_connected(30)
         for i in range(args.episodes):
             robot.reset(args.seed + i)
             stats = await client.run_episode(max_ticks=3 * args.max_steps + 600, until=lambda: robot.done)
             await client.wait_idle(timeout=30.0)  # reset period: the next episode starts with an idle server
-            at, elsewhere = boundary_jumps(robot.executed, stats.merged_at)
-            episodes.append(
-                {
-                    "success": robot.success,
-                    "seconds": stats.duration_s,
-                    "ticks": stats.ticks,
-                    "hold_ticks": stats.hold_ticks,
-                    "chunks": stats.chunks,
-                    "boundary_jumps": at,
-                    "other_jumps": elsewhere,
-                }
-            )
+            episodes.append(_record(robot, stats))
+    return episodes
+
+
+async def _play_virtual(predictor, latency_s: float, env, mode: str, args) -> list[dict]:
+    robot = RecordingRobot(env, max_steps=args.max_steps)
+    client = _client(robot, env, mode, "ws://lockstep", args)
+    hello = Hello(tuple(robot.camera_shapes), dict(robot.camera_shapes), robot.state_dim, robot.action_dim, env.task)
+    server = LockstepServer(predictor, hello, round(latency_s * args.fps), args.fps, epsilon=1e-4)
+    connect_lockstep(client, server)
+    episodes = []
+    for i in range(args.episodes):
+        robot.reset(args.seed + i)
+        stats = await run_lockstep_episode(client, server, 3 * args.max_steps + 600, until=lambda: robot.done)
+        episodes.append(_record(robot, stats))
     return episodes
 
 
@@ -143,18 +170,23 @@ async def _run(args) -> dict:
     out: dict = {"config": vars(args), "rows": []}
     try:
         for latency in args.latency:
-            predictor = PaddedPredictor(runner, latency)
-            server = PolicyServer(predictor, ServerConfig(port=0, batch_window_s=0.0, similarity_epsilon=1e-4))
-            await server.start()
+            predictor = PaddedPredictor(runner, latency if args.clock == "wall" else 0.0)
+            if args.clock == "wall":
+                server = PolicyServer(predictor, ServerConfig(port=0, batch_window_s=0.0, similarity_epsilon=1e-4))
+                await server.start()
             for mode in args.modes:
                 predictor.forward_s.clear()
-                episodes = [e for env in envs for e in await _play(server.port, env, mode, args)]
+                if args.clock == "wall":
+                    episodes = [e for env in envs for e in await _play_wall(server.port, env, mode, args)]
+                else:
+                    episodes = [e for env in envs for e in await _play_virtual(predictor, latency, env, mode, args)]
                 forward = sorted(predictor.forward_s)
                 row = {"latency_s": latency, "mode": mode, **_summary(episodes, args.fps)}
                 row["median_forward_s"] = round(forward[len(forward) // 2], 3) if forward else None
                 out["rows"].append(row)
                 print(json.dumps(row), flush=True)
-            await server.stop()
+            if args.clock == "wall":
+                await server.stop()
     finally:
         for env in envs:
             env.close()
@@ -179,6 +211,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--rtc-schedule", default="exp")
     parser.add_argument("--rtc-max-weight", type=float, default=5.0)
+    parser.add_argument("--clock", choices=("virtual", "wall"), default="virtual", help="See the module docstring.")
     parser.add_argument("--threads", type=int, default=1, help="torch threads.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

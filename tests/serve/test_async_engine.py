@@ -1,7 +1,7 @@
 """The async engine tick by tick, without sockets: the real `RobotClient` decisions and the real server
-`Session` filter, joined by an in-memory link that answers each observation a set number of ticks later
-(one forward at a time, as the server's single worker). Proves that g, the similarity filter and the
-timestep alignment act as documented, and where latency stops being hidden."""
+`Session` filter on the virtual clock of `smolvla.serve.lockstep` (one forward at a time, answered a set
+number of ticks later). Proves that g, the similarity filter and the timestep alignment act as
+documented, and where latency stops being hidden."""
 
 from __future__ import annotations
 
@@ -11,50 +11,25 @@ import numpy as np
 import pytest
 
 from smolvla.serve.client import ClientConfig, EpisodeStats, RobotClient
-from smolvla.serve.codec import pack, unpack
-from smolvla.serve.protocol import CLIENT_TO_SERVER, RTC_FEATURE, Actions, Hello, Observation, Skipped, Welcome, parse
+from smolvla.serve.lockstep import LockstepServer, connect_lockstep, run_lockstep_episode
+from smolvla.serve.protocol import Hello
 from smolvla.serve.robot import ReachingRobot, reaching_expert_chunk
-from smolvla.serve.session import Session
+from smolvla.serve.spec import ServerSpec
 
 FPS = 30.0
 
 
-class _Link:
-    """The client's socket and a scripted server: `send` queues the reply `latency` ticks after the worker
-    is free (Skipped replies come on the next tick). Replies echo a `sent_at` moved back by the simulated
-    latency (less half a tick: a reply lands between two ticks), so the client measures round trips in
-    ticks as it would in wall time."""
+class _Planner:
+    """A numpy predictor: the reaching planner's chunk for each state (RTC prefixes accepted, unused)."""
 
-    def __init__(self, robot: ReachingRobot, latency: int, chunk: int, epsilon: float, max_step: float) -> None:
-        hello = Hello((ReachingRobot.CAMERA,), dict(robot.camera_shapes), robot.state_dim, robot.action_dim, "t")
-        self.session = Session("s", hello)
-        self.latency, self.chunk, self.epsilon, self.max_step = latency, chunk, epsilon, max_step
-        self.tick, self.worker_free = 0, 0
-        self.pending: list[tuple[int, object]] = []
-        self.sent: list[Observation] = []
-        self.processed: list[Observation] = []
+    supports_rtc = True
 
-    async def send(self, frame: bytes) -> None:
-        obs = parse(unpack(frame), CLIENT_TO_SERVER)
-        self.sent.append(obs)
-        reason = self.session.admit(obs, self.epsilon)
-        if reason is not None:
-            self.pending.append((self.tick + 1, Skipped(obs.obs_id, obs.episode, reason)))
-            return
-        self.session.mark_processed(obs)
-        self.processed.append(obs)
-        due = max(self.tick, self.worker_free) + self.latency
-        self.worker_free = due
-        plan = reaching_expert_chunk(obs.state, self.chunk, self.max_step)
-        reply = Actions(
-            obs.obs_id, obs.episode, obs.timestep, plan, sent_at=obs.sent_at - (due - self.tick - 0.5) / FPS
-        )
-        self.pending.append((due, reply))
+    def __init__(self, chunk: int, max_step: float) -> None:
+        self.spec = ServerSpec((ReachingRobot.CAMERA,), 8, 4, chunk, chunk)
+        self.max_step = max_step
 
-    def due(self) -> list[bytes]:
-        ready = [msg for at, msg in self.pending if at <= self.tick]
-        self.pending = [(at, msg) for at, msg in self.pending if at > self.tick]
-        return [pack(msg.to_wire()) for msg in ready]
+    def predict(self, images, state, tasks, rtc=None) -> np.ndarray:
+        return np.stack([reaching_expert_chunk(s, self.spec.chunk_size, self.max_step) for s in state])
 
 
 def _drive(
@@ -67,32 +42,20 @@ def _drive(
     max_step: float = 0.04,
     aggregate: str = "weighted",
     seed: int = 0,
-) -> tuple[EpisodeStats, _Link, ReachingRobot]:
+) -> tuple[EpisodeStats, LockstepServer, ReachingRobot]:
     """Run `ticks` control ticks (or until the goal is reached) of one episode."""
     robot = ReachingRobot(max_step=max_step, seed=seed)
-    client = RobotClient(robot, ClientConfig(uri="ws://link", task="t", fps=FPS, g=g, aggregate=aggregate))
-    link = _Link(robot, latency, chunk, epsilon, max_step)
-    client.welcome = Welcome("s", chunk, chunk, robot.action_dim, None, 1 << 20, "scripted", features=(RTC_FEATURE,))
-    client._ws = link
-    client.new_episode()
-    stats = client._stats = EpisodeStats()
-
-    async def run() -> None:
-        for link.tick in range(ticks):
-            for frame in link.due():
-                client._on_frame(frame)
-            if robot.success:
-                break
-            client._tick(stats)
-            await client._maybe_send_observation()
-
-    asyncio.run(run())
-    return stats, link, robot
+    client = RobotClient(robot, ClientConfig(uri="ws://lockstep", task="t", fps=FPS, g=g, aggregate=aggregate))
+    hello = Hello((ReachingRobot.CAMERA,), dict(robot.camera_shapes), robot.state_dim, robot.action_dim, "t")
+    server = LockstepServer(_Planner(chunk, max_step), hello, latency, FPS, epsilon)
+    connect_lockstep(client, server)
+    stats = asyncio.run(run_lockstep_episode(client, server, ticks, until=lambda: robot.success))
+    return stats, server, robot
 
 
 def test_a_larger_g_sends_more_requests() -> None:
     # epsilon 0: every request is a forward, so the count is g's doing alone.
-    counts = [len(_drive(150, latency=3, g=g, max_step=0.005, epsilon=0.0)[1].processed) for g in (0.2, 0.5, 0.9)]
+    counts = [len(_drive(150, latency=3, g=g, max_step=0.005, epsilon=0.0)[1].forwards) for g in (0.2, 0.5, 0.9)]
     assert counts[0] < counts[1] < counts[2], counts
     # g = 0.2 asks with 4 of 20 actions left (every ~16 ticks), g = 0.9 with 18 left (every round trip).
     assert counts[2] >= 3 * counts[0], counts
@@ -100,20 +63,20 @@ def test_a_larger_g_sends_more_requests() -> None:
 
 def test_a_near_identical_observation_is_skipped_unless_the_queue_ran_dry() -> None:
     # A robot that barely moves: every state is within epsilon of the last processed one.
-    stats, link, _ = _drive(120, latency=2, g=1.0, max_step=1e-6)
+    stats, server, _ = _drive(120, latency=2, g=1.0, max_step=1e-6)
     assert stats.skipped > 10  # g = 1 asks at every tick; the server skips the near-identical states
-    assert all(obs.must_go for obs in link.processed)  # only must-go (empty queue) observations ran
-    skipped = [obs for obs in link.sent if obs not in link.processed]
+    assert all(obs.must_go for obs in server.forwards)  # only must-go (empty queue) observations ran
+    skipped = [obs for obs in server.sent if obs not in server.forwards]
     assert skipped and not any(obs.must_go for obs in skipped)
     # With epsilon 0 nothing is similar: the same robot gets a forward for most ticks' observations.
-    _, open_link, _ = _drive(120, latency=2, g=1.0, max_step=1e-6, epsilon=0.0)
-    assert len(open_link.processed) > 3 * len(link.processed)
+    _, open_server, _ = _drive(120, latency=2, g=1.0, max_step=1e-6, epsilon=0.0)
+    assert len(open_server.forwards) > 3 * len(server.forwards)
 
 
 def test_a_moving_robot_passes_the_filter_before_its_queue_runs_dry() -> None:
-    stats, link, robot = _drive(400, latency=3, g=0.7)
+    stats, server, robot = _drive(400, latency=3, g=0.7)
     assert robot.success and stats.skipped == 0
-    assert sum(not obs.must_go for obs in link.processed) >= 2  # refills arrive while the queue still runs
+    assert sum(not obs.must_go for obs in server.forwards) >= 2  # refills arrive while the queue still runs
 
 
 @pytest.mark.parametrize("latency", [4, 8])
@@ -144,16 +107,16 @@ def test_latency_over_half_a_chunk_starves_the_queue_one_forward_at_a_time() -> 
 def test_a_round_trip_longer_than_the_chunk_waits_for_the_empty_queue() -> None:
     # 30 ticks > chunk 20: a request sent with 14 queued would bring 6 new actions per 16-tick cycle;
     # sent at empty it brings 20 per 50 ticks. The client switches once it has measured a round trip.
-    stats, link, robot = _drive(900, latency=30, g=0.7, max_step=0.01)
+    stats, server, robot = _drive(900, latency=30, g=0.7, max_step=0.01)
     assert robot.success
-    assert all(obs.must_go for obs in link.sent[2:])  # every later request found the queue empty
+    assert all(obs.must_go for obs in server.sent[2:])  # every later request found the queue empty
     assert stats.executed / stats.ticks > 20 / 50 - 0.05
 
 
 def test_an_rtc_client_sends_its_queue_and_its_measured_delay() -> None:
-    stats, link, robot = _drive(400, latency=5, g=0.7, aggregate="rtc")
+    stats, server, robot = _drive(400, latency=5, g=0.7, aggregate="rtc")
     assert robot.success and stats.chunks >= 3
-    first, later = link.sent[0], link.sent[1:]
+    first, later = server.sent[0], server.sent[1:]
     assert first.prefix is None  # nothing queued yet
     for obs in later:
         assert obs.prefix is not None and obs.prefix.dtype == np.float32 and obs.prefix.shape[1] == 4

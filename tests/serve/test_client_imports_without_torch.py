@@ -16,6 +16,7 @@ ROBOT_SIDE = [
     # The server shell is torch-free too; only smolvla.serve.runner touches torch.
     "smolvla.serve.spec",
     "smolvla.serve.session",
+    "smolvla.serve.lockstep",
     "smolvla.serve.server",
 ]
 

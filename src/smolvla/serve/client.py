@@ -230,7 +230,7 @@ class RobotClient:
                     self._connected.set()
                     log.info("connected to %s (session %s, %s)", cfg.uri, reply.session_id, reply.policy)
                     async for frame in ws:
-                        self._on_frame(frame)
+                        self.receive(frame)
             except HandshakeRefused as err:
                 log.error("server refused the handshake: %s", err)
                 self._fatal = err
@@ -335,18 +335,14 @@ class RobotClient:
         that cannot serve the episode does end it: ServerRefused (a task the policy cannot take, or
         `max_consecutive_errors` errors in a row), with the server's reason.
         """
-        self._raise_if_refused()
-        self.new_episode()
-        self._stats = stats = EpisodeStats()
+        stats = self.start_episode()
         dt, start = 1.0 / self.config.fps, time.monotonic()
         deadline = start
         for _ in range(max_ticks):
             if until is not None and until():
                 stats.done = True
                 break
-            self._tick(stats)
-            await self._maybe_send_observation()
-            self._raise_if_refused()
+            await self.step()
             deadline += dt
             delay = deadline - time.monotonic()
             if delay < 0:  # behind schedule: do not burst to catch up, restart the schedule from now
@@ -356,6 +352,32 @@ class RobotClient:
             stats.done = until is not None and bool(until())
         stats.duration_s = time.monotonic() - start
         return stats
+
+    async def step(self) -> None:
+        """One control tick of the current episode: execute the next action (or hold), then send an
+        observation if the queue is low. `run_episode` calls it at `fps`; `smolvla.serve.lockstep` on a
+        virtual clock."""
+        self._tick(self._stats)
+        await self._maybe_send_observation()
+        self._raise_if_refused()
+
+    def start_episode(self) -> EpisodeStats:
+        """Begin an episode driven by `step` (what `run_episode` does first); returns its live stats."""
+        self._raise_if_refused()
+        self.new_episode()
+        self._stats = EpisodeStats()
+        return self._stats
+
+    def attach(self, transport, welcome: Welcome) -> None:
+        """Use `transport` (anything with `async send(frame: bytes)`) as an established session that sent
+        `welcome`, without a connection task: for `smolvla.serve.lockstep`, whose server answers through
+        `receive`."""
+        self._ws, self.welcome = transport, welcome
+        self._connected.set()
+
+    def receive(self, frame: bytes) -> None:
+        """Handle one frame from the server (the connection task calls this for every frame)."""
+        self._on_frame(frame)
 
     def _tick(self, stats: EpisodeStats) -> None:
         stats.ticks += 1
