@@ -238,15 +238,25 @@ def run(args: argparse.Namespace) -> dict:
     peak = matmul_gflops(args.device)
     floor = total / 1e9 / peak
 
+    # torch-fp32 first (the reference of every action difference), then LeRobot, then the rest; each result
+    # is also logged to stderr as it comes, so a run cut short still leaves its figures.
+    order = ["torch-fp32", *(["lerobot-fp32"] if args.vs_lerobot else []), *(e for e in engines if e != "torch-fp32")]
     results, reference = {}, None
     with tempfile.TemporaryDirectory(prefix="smolvla_latency_") as workdir:
-        for name in ["torch-fp32"] + [e for e in engines if e != "torch-fp32"]:  # fp32 first: the reference
-            result = run_engine(name, model, inputs, args, Path(workdir))
+        for name in order:
+            if name == "lerobot-fp32":
+                sys.path.insert(0, str(Path(__file__).resolve().parent))
+                from lerobot_side import time_lerobot
+
+                result = time_lerobot(model, inputs, args)
+            else:
+                result = run_engine(name, model, inputs, args, Path(workdir))
             actions = result.pop("actions")
             reference = actions if reference is None else reference
             result["max_abs_action_diff_vs_torch_fp32"] = (actions - reference).abs().max().item()
             result["x_compute_floor"] = result["chunk_s"]["median"] / floor
-            if name in engines:
+            print(json.dumps({name: result}), file=sys.stderr, flush=True)
+            if name in engines or name == "lerobot-fp32":
                 results[name] = result
     out = {
         "benchmark": "latency",
@@ -265,13 +275,7 @@ def run(args: argparse.Namespace) -> dict:
         "engines": results,
     }
     if args.vs_lerobot:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from lerobot_side import time_lerobot
-
-        lerobot = time_lerobot(model, inputs, args)
-        diff = (lerobot.pop("actions") - reference).abs().max().item()
-        out["lerobot_fp32"] = lerobot | {"max_abs_action_diff_vs_torch_fp32": diff}
-        base = lerobot["chunk_s"]["median"]
+        base = results["lerobot-fp32"]["chunk_s"]["median"]
         out["x_lerobot_fp32"] = {name: r["chunk_s"]["median"] / base for name, r in results.items()}
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,16 @@ def test_tiny_run_reports_every_field(latency) -> None:
 def test_unknown_engine_is_refused(latency) -> None:
     with pytest.raises(SystemExit, match=r"--engines: unknown \['onnx-fp16'\]"):
         latency.run(latency.parse_args(["--preset", "tiny", "--engines", "onnx-fp16"]))
+
+
+@pytest.mark.slow
+def test_vs_lerobot_times_the_same_model(latency) -> None:
+    # LeRobot derives its expert MLP width with a multiple of 256, which only the full-size preset uses.
+    if not os.environ.get("SMOLVLA_LEROBOT_SRC"):
+        pytest.skip("set SMOLVLA_LEROBOT_SRC to an unpacked lerobot 0.6.1 wheel (tests/model/test_lerobot_parity.py)")
+    argv = ["--image-size", "64", "--threads", "1", "--steps", "2", "--engines", "torch-fp32", "--vs-lerobot"]
+    args = latency.parse_args(argv)
+    args.repeats, args.warmup = 1, 0
+    out = latency.run(args)
+    assert out["engines"]["lerobot-fp32"]["max_abs_action_diff_vs_torch_fp32"] < 1e-4
+    assert out["x_lerobot_fp32"]["lerobot-fp32"] == 1.0 and out["x_lerobot_fp32"]["torch-fp32"] > 0
