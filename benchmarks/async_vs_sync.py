@@ -6,7 +6,14 @@ forward pass for every chunk, so inference latency is real; because random weigh
 task, the actions it returns are replaced by a scripted reaching planner computed from the same
 observation. `--added-latency` adds seconds per forward to emulate a bigger model or a slower link.
 
-Everything runs in one process on 127.0.0.1 (forwards in the server's worker thread). Prints JSON.
+Two clocks (`--clock`):
+- `virtual` (default): `smolvla.serve.lockstep`, the real client and the server's session logic in
+  lockstep; a reply arrives `round(latency * fps)` ticks (`--added-latency` only, the forward's own wall
+  time does not count) after the one forward worker is free; windows are virtual seconds (ticks / fps).
+  Independent of how loaded the machine is.
+- `wall`: everything in one process on 127.0.0.1 (forwards in the server's worker thread), the client
+  ticking in real time; latency = the forward's wall time + `--added-latency`.
+Prints JSON. The throughput part (several clients, batched forwards) is always on the wall clock.
 
 Between episodes the client waits until no observation is in flight (`RobotClient.wait_idle`, the reset
 period of a real robot): an observation sent just before the goal was reached otherwise keeps the one
@@ -33,6 +40,7 @@ from smolvla.model.config import get_config
 from smolvla.policy.testing import make_tiny_policy
 from smolvla.serve.client import ClientConfig, RobotClient
 from smolvla.serve.codec import pack, unpack
+from smolvla.serve.lockstep import LockstepServer, connect_lockstep, run_lockstep_episode
 from smolvla.serve.protocol import SERVER_TO_CLIENT, Actions, Hello, Observation, parse
 from smolvla.serve.robot import ReachingRobot, reaching_expert_chunk
 from smolvla.serve.runner import PolicyRunner
@@ -91,6 +99,41 @@ async def _episodes(port: int, args, mode: str, window_s: float) -> dict:
     }
 
 
+async def _episodes_virtual(runner: PolicyRunner, args, mode: str, window_s: float, latency: float) -> dict:
+    """As `_episodes` on the virtual clock: episodes back to back until `window_s` virtual seconds."""
+    robot = ReachingRobot(n_joints=args.n_joints, max_step=args.max_step, seed=0)
+    config = ClientConfig(uri="ws://lockstep", task="reach goal", fps=args.fps, g=args.g, mode=mode)
+    client = RobotClient(robot, config)
+    hello = Hello(
+        tuple(robot.camera_shapes), dict(robot.camera_shapes), robot.state_dim, robot.action_dim, "reach goal"
+    )
+    server = LockstepServer(runner, hello, round(latency * args.fps), args.fps, epsilon=args.epsilon)
+    connect_lockstep(client, server)
+    times, ticks, holds, failures, seed, working = [], [], [], 0, 0, 0.0
+    while (left := window_s - working) > 0:
+        robot.reset(seed)
+        seed += 1
+        max_ticks = max(1, int(round(left * args.fps)))
+        stats = await run_lockstep_episode(client, server, max_ticks, until=lambda: robot.success)
+        working += stats.duration_s
+        if robot.success:
+            times.append(stats.duration_s)
+            ticks.append(stats.ticks)
+            holds.append(stats.hold_ticks)
+        elif working < window_s - 1.0 / args.fps:
+            failures += 1
+    return {
+        "mode": mode,
+        "tasks_completed": len(times),
+        "failures": failures,
+        "tasks_per_min": round(60.0 * len(times) / working, 2),
+        "forwards": len(server.forwards),
+        "task_s": [round(t, 3) for t in times],
+        "task_ticks": ticks,
+        "task_hold_ticks": holds,
+    }
+
+
 async def _load_client(port: int, robot: ReachingRobot, until: float, counter: list[int]) -> None:
     """Send a must-go observation, wait for its chunk, repeat until the deadline."""
     hello = Hello(
@@ -139,6 +182,12 @@ async def _main(args) -> dict:
     expert = TimedExpertPolicy(policy, args.max_step)
     out: dict = {"config": vars(args), "async_vs_sync": [], "throughput": []}
     for latency in args.added_latency:
+        if args.clock == "virtual":
+            runner = PolicyRunner(expert)
+            rows = {m: await _episodes_virtual(runner, args, m, args.window_s, latency) for m in ("sync", "async")}
+            compared = _compare(rows["sync"], rows["async"], args.fps)
+            out["async_vs_sync"].append({"added_latency_s": latency, **rows, **compared})
+            continue
         runner = PolicyRunner(expert, added_latency_s=latency)
         server = PolicyServer(runner, ServerConfig(port=0, batch_window_s=0.0, similarity_epsilon=args.epsilon))
         await server.start()
@@ -201,6 +250,7 @@ def main() -> None:
     parser.add_argument("--throughput-latency", type=float, default=0.0, help="Added s per forward there.")
     parser.add_argument("--batch-window-ms", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads.")
+    parser.add_argument("--clock", choices=("virtual", "wall"), default="virtual", help="See above.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -123,3 +123,12 @@ def test_an_rtc_client_sends_its_queue_and_its_measured_delay() -> None:
         assert 1 <= obs.prefix.shape[0] <= 14  # the queued actions at the send threshold
     # Measured round trips of 4.5 ticks: 5 queued actions run before a chunk is merged.
     assert {obs.inference_delay for obs in later} == {5}
+
+
+def test_the_lockstep_clock_is_what_the_client_measures() -> None:
+    stats, server, _ = _drive(200, latency=6, g=0.7, max_step=0.01)
+    # Replies land half a tick before the tick that merges them: 5.5 ticks measured, wall time aside.
+    assert all(abs(lat - 5.5 / FPS) < 0.05 for lat in stats.latencies_s)
+    assert stats.duration_s == stats.ticks / FPS
+    with pytest.raises(ValueError, match="need latency_ticks >= 0, fps > 0, epsilon >= 0; got -1, 30.0, 0.05"):
+        LockstepServer(server.predictor, server.session.hello, -1, FPS)

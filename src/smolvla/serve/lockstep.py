@@ -17,7 +17,9 @@ No torch here: the predictor (a `PolicyRunner` or any object with `predict`) bri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from smolvla.serve.client import EpisodeStats, RobotClient
@@ -76,12 +78,15 @@ class LockstepServer:
         self._worker_free = due
         # Half a tick less than the whole ticks waited: the reply lands between two ticks.
         waited = max(0.0, due - self.tick - 0.5) / self.fps
-        self._pending.append((due, Actions(obs.obs_id, obs.episode, obs.timestep, chunk, obs.sent_at - waited)))
+        self._pending.append((due, Actions(obs.obs_id, obs.episode, obs.timestep, chunk, sent_at=waited)))
 
     def due(self) -> list[bytes]:
-        """Frames of the replies due at the current tick."""
+        """Frames of the replies due at the current tick. An `actions` reply's `sent_at` is set now to the
+        client's clock less the virtual wait, so the round trip it measures is the virtual one."""
+        now = time.monotonic()
         ready = [msg for at, msg in self._pending if at <= self.tick]
         self._pending = [(at, msg) for at, msg in self._pending if at > self.tick]
+        ready = [replace(m, sent_at=now - m.sent_at) if isinstance(m, Actions) else m for m in ready]
         return [pack(msg.to_wire()) for msg in ready]
 
     def drain(self) -> None:
