@@ -63,3 +63,12 @@ def test_a_metaworld_variant_end_to_end_with_relabel(tmp_path, require_sim):
     assert [s.root for s in mix.datasets] == [str((tmp_path / "mw_hold").resolve())]
     report = json.loads((tmp_path / "corpus_report.json").read_text())
     assert report["variants"][0]["episodes"] == 1 and report["seconds"] > 0
+
+
+def test_corpus_scenes_are_not_evaluation_scenes():
+    from smolvla.envs.corpus import CORPUS_SEED, DEFAULT_VARIANTS
+    from smolvla.envs.registry import HELD_OUT_SEED
+
+    # make_corpus gives variant i the seeds CORPUS_SEED + 10,000 i onwards (at most 4 x episodes attempts).
+    firsts = [CORPUS_SEED + 10_000 * i for i in range(len(DEFAULT_VARIANTS))]
+    assert min(firsts) > HELD_OUT_SEED + 10_000  # datagen's seeds start at 0, eval's at HELD_OUT_SEED
