@@ -12,7 +12,7 @@ from smolvla.envs.registry import BENCHMARKS, DEFAULT_TASKS, require_simulator
 def test_names() -> None:
     names = list_envs()
     assert len(list_envs("metaworld")) == 50 and "metaworld/reach-v3" in names
-    assert list_envs("so101") == ["so101/pick-place"]
+    assert list_envs("so101") == ["so101/pick-place", "so101/stacking", "so101/sorting"]
     assert len(list_envs("libero")) == 40 and "libero/libero_10/9" in names
     assert len(set(names)) == len(names)
 

@@ -161,7 +161,7 @@ def test_a_crash_before_any_episode_writes_no_report(line_envs, tmp_path, monkey
 @pytest.mark.parametrize(
     ("benchmark", "envs"),
     [
-        ("so101", ["so101/pick-place"]),
+        ("so101", ["so101/pick-place", "so101/stacking", "so101/sorting"]),
         ("metaworld", [f"metaworld/{t}" for t in MT10]),
         ("libero", [f"libero/libero_spatial/{i}" for i in range(10)]),
     ],

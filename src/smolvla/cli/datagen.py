@@ -8,8 +8,13 @@ from pathlib import Path
 
 import typer
 
+from smolvla.cli.choices import choice_option
+from smolvla.envs.so101_suite.layout import SPLITS
+
 # Benchmarks with scripted experts, and the task set `datagen` uses for each when --tasks is not given.
-EXPERT_BENCHMARKS = {"metaworld": "mt10", "so101": "pick-place"}
+EXPERT_BENCHMARKS = {"metaworld": "mt10", "so101": "all"}
+# Benchmarks whose scenes come in named splits (in- and out-of-distribution placements, colours, lighting).
+SPLIT_BENCHMARKS = ("so101",)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +29,7 @@ def datagen(
         None,
         "--tasks",
         help="Meta-World set (mt10, mt50, easy, medium, hard, very_hard) or comma-separated task names "
-        "[default: mt10 for metaworld, pick-place for so101]; `smolvla tasks` lists them",
+        "[default: mt10 for metaworld, all (pick-place, stacking, sorting) for so101]; `smolvla tasks` lists them",
     ),
     episodes: int = typer.Option(50, "--episodes", min=1, help="successful episodes to keep per task"),
     image_size: int = typer.Option(64, "--image-size", min=8, help="square camera image size in pixels"),
@@ -34,6 +39,9 @@ def datagen(
         None, "--max-attempts", min=1, help="rollouts per task before giving up (default 4 x --episodes)"
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="step limit per episode"),
+    split: str | None = choice_option(
+        None, SPLITS, "--split", help="so101 only: scene distribution, id (training region) or ood [default: id]"
+    ),
 ) -> None:
     """Roll out scripted experts and write the successful episodes as a LeRobot v3.0 dataset."""
     from tqdm import tqdm
@@ -45,6 +53,12 @@ def datagen(
         raise typer.BadParameter(
             f"no scripted expert for {benchmark!r}; expected one of {list(EXPERT_BENCHMARKS)}", param_hint="benchmark"
         )
+    if split is not None and benchmark not in SPLIT_BENCHMARKS:
+        raise typer.BadParameter(
+            f"{benchmark} has no scene splits; --split is for {list(SPLIT_BENCHMARKS)}", param_hint="--split"
+        )
+    if benchmark in SPLIT_BENCHMARKS:
+        split = split or "id"
     names = resolve_tasks(benchmark, tasks or EXPERT_BENCHMARKS[benchmark])
     cfg = DatagenConfig(
         env_names=tuple(names),
@@ -54,6 +68,7 @@ def datagen(
         workers=workers,
         max_attempts_per_task=max_attempts,
         max_steps=max_steps,
+        split=split,
     )
     if (out / "meta" / "info.json").exists():
         raise typer.BadParameter(f"{out} already holds a dataset; choose a new --out", param_hint="--out")
@@ -67,6 +82,7 @@ def datagen(
             written = write_dataset(iter_kept_episodes(reports), out, robot_type=benchmark, progress=bar.update)
     summary = {
         "out": str(out),
+        "split": split,
         "episodes_written": written,
         "seconds": round(time.monotonic() - start, 1),
         "expert_success_rate": {

@@ -21,6 +21,7 @@ import typer
 from smolvla.cli.choices import choice_option
 from smolvla.cli.serve import AGGREGATE_CHOICES, CLIENT_MODES
 from smolvla.envs.registry import BENCHMARKS, DEFAULT_TASKS, HELD_OUT_SEED
+from smolvla.envs.so101_suite.layout import SPLITS
 
 
 def register(app: typer.Typer) -> None:
@@ -186,7 +187,8 @@ def eval_command(
         None,
         help="task set or comma-separated task names; default: "
         + ", ".join(f"{v} for {k}" for k, v in DEFAULT_TASKS.items())
-        + ". `smolvla tasks` lists them (so101: pick-place; libero: SUITE or SUITE/INDEX, e.g. libero_goal/3)",
+        + ". `smolvla tasks` lists them (so101: pick-place, stacking, sorting; libero: SUITE or SUITE/INDEX, "
+        "e.g. libero_goal/3)",
     ),
     episodes: int = typer.Option(10, min=1, help="episodes per task (seeds seed .. seed + episodes - 1)"),
     workers: int = typer.Option(1, min=1, help="parallel evaluation processes"),
@@ -194,6 +196,9 @@ def eval_command(
         HELD_OUT_SEED, min=0, help="seed of every task's first episode (held out: datagen starts at 0)"
     ),
     image_size: int = typer.Option(64, min=8, help="camera resolution of the simulated envs (square)"),
+    split: str | None = choice_option(
+        None, SPLITS, help="so101 only: scene distribution, id (training region) or ood [default: id]"
+    ),
     max_steps: int | None = typer.Option(None, min=1, help="step limit per episode (default: the env's)"),
     videos: int = typer.Option(1, min=0, help="rollout videos per task (the first episodes)"),
     out: Path = typer.Option(Path("outputs/eval"), help="folder for report.json, success.png and videos/"),
@@ -235,6 +240,8 @@ def eval_command(
         envs = resolve_tasks(benchmark, tasks)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--tasks") from e
+    if split is not None and benchmark != "so101":
+        raise typer.BadParameter(f"{benchmark} has no scene splits; --split is for so101", param_hint="--split")
     _check_policy_source(checkpoint, remote, async_, n_action_steps)
     require_simulator(benchmark)
     cfg = EvalConfig(
@@ -247,6 +254,7 @@ def eval_command(
         video_dir=out / "videos" if videos else None,
         videos_per_task=max(videos, 1),
         threads=threads or (1 if async_ else None),
+        split=split,
     )
     meta: dict[str, Any] = {
         "checkpoint": str(checkpoint) if checkpoint else None,
@@ -256,6 +264,7 @@ def eval_command(
         "seed": seed,
         "seeds": seeds(cfg),
         "image_size": image_size,
+        "split": split or ("id" if benchmark == "so101" else None),
         "max_steps": max_steps,
         "n_action_steps": n_action_steps,
         "path": "remote" if remote else "async_engine" if async_ else "in_process",

@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatagenConfig:
-    """env_names: registry names, e.g. resolve_tasks("metaworld", "mt10"). seed: first seed of every task."""
+    """env_names: registry names, e.g. resolve_tasks("metaworld", "mt10"). seed: first seed of every task.
+    split: the scene distribution of envs that have splits (so101: "id" or "ood"); None for the others."""
 
     env_names: tuple[str, ...]
     episodes_per_task: int
@@ -47,6 +48,7 @@ class DatagenConfig:
     chunk_size: int = 5
     max_attempts_per_task: int | None = None  # default: 4 x episodes_per_task
     max_steps: int | None = None  # per episode; default the env's own limit
+    split: str | None = None
 
     def __post_init__(self) -> None:
         if not self.env_names:
@@ -93,10 +95,13 @@ class TaskReport:
         return self.successes / self.attempts if self.attempts else 0.0
 
 
-def run_chunk(env_name: str, seeds: list[int], image_size: int, max_steps: int | None, scratch: str) -> dict:
+def run_chunk(
+    env_name: str, seeds: list[int], image_size: int, max_steps: int | None, scratch: str, split: str | None = None
+) -> dict:
     """Worker: expert rollouts for `seeds`; successful ones saved to scratch. Returns seed -> file or None."""
     out: dict[int, str | None] = {}
-    with make_env(env_name, image_size=image_size) as env:
+    kwargs = {} if split is None else {"split": split}
+    with make_env(env_name, image_size=image_size, **kwargs) as env:
         task = env.task
         for seed in seeds:
             episode = expert_episode(env, seed=seed, max_steps=max_steps)
@@ -151,7 +156,7 @@ def generate(cfg: DatagenConfig, scratch: Path, progress: Callable[[int], None] 
         def submit_ready() -> None:
             for rep in reports.values():
                 while seeds := _next_seeds(cfg, rep):
-                    args = (rep.env_name, seeds, cfg.image_size, cfg.max_steps, str(scratch))
+                    args = (rep.env_name, seeds, cfg.image_size, cfg.max_steps, str(scratch), cfg.split)
                     pending.add(pool.submit(run_chunk, *args))
 
         submit_ready()

