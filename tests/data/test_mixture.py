@@ -126,6 +126,14 @@ def test_mixture_file_paths_are_relative_to_it_and_confined(tmp_path, two_cam):
         load_mixture(tmp_path / "nope.json")
 
 
+def test_resize_is_the_policys():
+    from smolvla.policy.transforms import resize_with_pad as policy_resize
+
+    img = torch.rand(3, 48, 64)
+    assert torch.equal(resize_with_pad(img, 32), policy_resize(img[None], 32)[0])
+    assert torch.equal(resize_with_pad(img[:, :32, :32], 32), img[:, :32, :32])
+
+
 def test_round_trip_and_view_order():
     cfg = MixtureConfig((MixtureSource("/a", 2.0, {"laptop": "image1", "phone": None}, {"Hold": "hold the cube"}),))
     assert MixtureConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
