@@ -191,3 +191,5 @@ def test_datagen_writes_a_lerobot_dataset(require_sim, tmp_path) -> None:
     assert item["observation.images.top"].shape == (3, 16, 16) and item["observation.images.wrist"].shape == (3, 16, 16)
     assert item["observation.state"].shape == (6,) and item["action"].shape == (6,)
     assert item["task"] == "put the red cube in the bin"
+    names = [f"{j}.pos" for j in arm.JOINT_NAMES]  # as a real arm's recording names them
+    assert ds.meta.features["observation.state"]["names"] == names and ds.meta.features["action"]["names"] == names

@@ -25,7 +25,8 @@ from smolvla.envs.episode_io import load_episode, save_episode
 from smolvla.envs.orphans import exit_with_parent
 from smolvla.envs.registry import make_env
 from smolvla.envs.rollout import Episode, expert_episode
-from smolvla.types import OBS_IMAGES_PREFIX
+from smolvla.envs.so101_suite.arm import JOINT_NAMES as SO101_JOINTS
+from smolvla.types import ACTION, OBS_IMAGES_PREFIX, OBS_STATE
 
 REWARD_KEY = "next.reward"
 # Episodes per dataset commit in write_dataset: each touched file is rewritten once per batch (instead of once
@@ -190,13 +191,21 @@ def iter_kept_episodes(reports: dict[str, TaskReport]) -> Iterator[Episode]:
 
 
 def episode_features(episode: Episode) -> dict[str, dict]:
-    """Dataset feature specs for an episode's arrays (cameras as video) plus its per-step reward."""
+    """Dataset feature specs for an episode's arrays (cameras as video) plus its per-step reward.
+
+    SO-101 state and action carry LeRobot's joint names ("shoulder_pan.pos", ...), as a real arm's recording
+    (`smolvla record`) does: the two mean the same thing.
+    """
+    joint_names = None
+    if episode.env_name.startswith("so101/"):
+        joint_names = [f"{j}.pos" for j in SO101_JOINTS]
     feats: dict[str, dict] = {}
     for key, arr in episode.frames.items():
         if key.startswith(OBS_IMAGES_PREFIX):
             feats[key] = {"dtype": "video", "shape": list(arr.shape[1:])}
         else:
-            feats[key] = {"dtype": str(arr.dtype), "shape": list(arr.shape[1:]), "names": None}
+            names = joint_names if key in (OBS_STATE, ACTION) else None
+            feats[key] = {"dtype": str(arr.dtype), "shape": list(arr.shape[1:]), "names": names}
     feats[REWARD_KEY] = {"dtype": "float32", "shape": [1], "names": None}
     return feats
 
