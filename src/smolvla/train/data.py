@@ -265,7 +265,7 @@ def make_dataloader(
     unused = sorted({k for m in metas for k in m.camera_keys if k not in policy_cfg.camera_keys})
     wrapped = [_SelectKeys(d, unused) if unused and data_cfg.mixture is None else d for d in datasets]
     sizes = [len(d) for d in wrapped]  # type: ignore[arg-type]
-    weights = list(data_cfg.weights) if data_cfg.is_mixture else None
+    weights = list(data_cfg.weights) if len(sizes) > 1 else None  # one dataset: a plain shuffled pass
     sampler = ResumableBatchSampler(
         sizes,
         batch_size,
