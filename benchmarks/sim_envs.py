@@ -2,6 +2,8 @@
 
 python benchmarks/sim_envs.py speed --env metaworld/reach-v3 --image-size 64 128 256
 python benchmarks/sim_envs.py experts --benchmark metaworld --tasks mt10 --episodes 20 --workers 2
+python benchmarks/sim_envs.py experts --benchmark so101 --tasks all --episodes 40 --split ood
+python benchmarks/sim_envs.py sheet --tasks all --out docs/measurements/so101_suite   # expert PNGs + mp4s
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from pathlib import Path
 import numpy as np
 
 
-def speed(env_name: str, sizes: list[int], steps: int) -> dict:
-    """Physics steps/s (no rendering), render fps per image size, and full env.step rate with rendering."""
+def _env_kwargs(env_name: str, split: str | None) -> dict:
+    return {"split": split} if split is not None and env_name.startswith("so101/") else {}
+
+
+def speed(env_name: str, sizes: list[int], steps: int, split: str | None = None) -> dict:
+    """Physics steps/s (no rendering), render fps per image size (one camera), env.step rate with rendering
+    (all cameras), and for so101 the build time of an env and its control steps/s without rendering."""
     from smolvla.envs import make_env
 
     out: dict = {"env": env_name, "steps": steps, "render_fps": {}, "env_steps_per_s": {}}
     for size in sizes:
-        with make_env(env_name, image_size=size) as env:
+        t = time.perf_counter()
+        with make_env(env_name, image_size=size, **_env_kwargs(env_name, split)) as env:
+            out.setdefault("build_seconds", round(time.perf_counter() - t, 2))
             env.reset(seed=0)
             t = time.perf_counter()
             for _ in range(20):
@@ -47,18 +56,46 @@ def speed(env_name: str, sizes: list[int], steps: int) -> dict:
                         raw.reset()  # Meta-World refuses to step past 500
                     raw.step(np.zeros(4, np.float32))
                 out["physics_steps_per_s"] = round(steps / (time.perf_counter() - t), 1)
+            if "physics_steps_per_s" not in out and env_name.startswith("so101/"):
+                out.update(_so101_physics(env, steps))
     return out
 
 
-def experts(benchmark: str, tasks: str, episodes: int, image_size: int, workers: int, seed: int) -> dict:
+def _so101_physics(env, steps: int) -> dict:
+    """Control steps/s of the physics alone (SUBSTEPS MuJoCo steps each) and the timestep it uses."""
+    import mujoco
+
+    from smolvla.envs.so101_suite.env import SUBSTEPS
+
+    env.reset(seed=0)
+    t = time.perf_counter()
+    for _ in range(steps):
+        mujoco.mj_step(env.model, env.data, nstep=SUBSTEPS)
+    return {
+        "physics_dt_s": env.model.opt.timestep,
+        "substeps_per_control_step": SUBSTEPS,
+        "physics_control_steps_per_s": round(steps / (time.perf_counter() - t), 1),
+    }
+
+
+def experts(
+    benchmark: str, tasks: str, episodes: int, image_size: int, workers: int, seed: int, split: str | None = None
+) -> dict:
     """Exactly `episodes` expert rollouts per task (seeds seed..seed+episodes-1); success rate per task."""
     from smolvla.envs.datagen import DatagenConfig, generate
     from smolvla.envs.metaworld_tasks import difficulty_of
     from smolvla.envs.registry import resolve_tasks
 
     names = resolve_tasks(benchmark, tasks)
+    split = split or ("id" if benchmark == "so101" else None)
     cfg = DatagenConfig(
-        tuple(names), episodes, image_size=image_size, seed=seed, workers=workers, max_attempts_per_task=episodes
+        tuple(names),
+        episodes,
+        image_size=image_size,
+        seed=seed,
+        workers=workers,
+        max_attempts_per_task=episodes,
+        split=split,
     )
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
@@ -67,6 +104,10 @@ def experts(benchmark: str, tasks: str, episodes: int, image_size: int, workers:
     out = {
         "benchmark": benchmark,
         "tasks": tasks,
+        "split": split,
+        "image_size": image_size,
+        "workers": workers,
+        "first_seed": seed,
         "episodes_per_task": episodes,
         "seconds": round(time.monotonic() - start, 1),
         "mean_success": round(float(np.mean(list(per_task.values()))), 4),
@@ -80,6 +121,37 @@ def experts(benchmark: str, tasks: str, episodes: int, image_size: int, workers:
     return out
 
 
+def sheet(tasks: str, split: str, seed: int, out_dir: Path, size: int, frames: int) -> dict:
+    """For each SO-101 task: one expert episode as a PNG contact sheet (`frames` moments, top | wrist camera
+    at `size` px, from the env's video rendering) and as an mp4 of every step; returns steps and success."""
+    import imageio.v3 as iio
+
+    from smolvla.envs import make_env
+    from smolvla.envs.registry import resolve_tasks
+    from smolvla.eval.video import write_rollout_video
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result: dict = {"split": split, "seed": seed, "size": size, "episodes": {}}
+    for name in resolve_tasks("so101", tasks):
+        with make_env(name, image_size=64, split=split) as env:
+            expert = env.scripted_expert()
+            obs = env.reset(seed)
+            expert.reset()
+            video = [env.video_frame(size)]
+            done, info = False, {}
+            while not done:
+                obs, _, term, trunc, info = env.step(expert.act(obs))
+                video.append(env.video_frame(size))
+                done = term or trunc
+            stem = f"{name.partition('/')[2]}_{split}_seed{seed}"
+            picks = np.linspace(0, len(video) - 1, frames).round().astype(int)
+            rows = [np.concatenate([video[i] for i in picks[r : r + 3]], axis=1) for r in range(0, frames, 3)]
+            iio.imwrite(out_dir / f"{stem}.png", np.concatenate(rows, axis=0))
+            write_rollout_video(np.stack(video), out_dir / f"{stem}.mp4", env.fps)
+            result["episodes"][name] = {"task": env.task, "steps": len(video) - 1, **info}
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -87,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--env", default="metaworld/reach-v3")
     p.add_argument("--image-size", type=int, nargs="+", default=[64, 128, 256])
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--split", default=None, help="so101 only: id or ood")
     p = sub.add_parser("experts", help="scripted-expert success rate per task")
     p.add_argument("--benchmark", default="metaworld")
     p.add_argument("--tasks", default="mt10")
@@ -94,11 +167,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=1000, help="first seed (default avoids datagen's 0..)")
+    p.add_argument("--split", default=None, help="so101 only: id (default) or ood")
+    p = sub.add_parser("sheet", help="SO-101 expert contact sheets (PNG) and videos (mp4)")
+    p.add_argument("--tasks", default="all")
+    p.add_argument("--split", default="id")
+    p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--out", type=Path, default=Path("docs/measurements/so101_suite"))
+    p.add_argument("--size", type=int, default=192, help="pixels per camera")
+    p.add_argument("--frames", type=int, default=6, help="moments on the sheet (rows of three)")
     args = parser.parse_args(argv)
     if args.cmd == "speed":
-        result = speed(args.env, args.image_size, args.steps)
+        result = speed(args.env, args.image_size, args.steps, args.split)
+    elif args.cmd == "sheet":
+        result = sheet(args.tasks, args.split, args.seed, args.out, args.size, args.frames)
     else:
-        result = experts(args.benchmark, args.tasks, args.episodes, args.image_size, args.workers, args.seed)
+        result = experts(
+            args.benchmark, args.tasks, args.episodes, args.image_size, args.workers, args.seed, args.split
+        )
     json.dump(result, sys.stdout, indent=2)
     print()
 

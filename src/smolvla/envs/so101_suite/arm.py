@@ -20,7 +20,7 @@ JAW_PADS = ("fixed_jaw_pad", "moving_jaw_pad")
 # Where the grasp point sits: between the two pads at this jaw angle (rad), where they are parallel.
 GRASP_JAW_ANGLE = 0.46
 # Start pose (degrees, gripper %): upper arm folded back, the gripper 16 cm above the table near the base.
-HOME = np.array([0.0, -100.0, 45.0, 90.0, 0.0, 40.0])
+HOME = np.array([0.0, -100.0, 5.0, 90.0, 0.0, 40.0])
 
 
 def arm_xml() -> Path:

@@ -19,13 +19,13 @@ from smolvla.envs.so101_suite.scene import BIN_INNER_HALF, BIN_WALL_HALF_THICKNE
 
 SPLITS = ("id", "ood")
 ID_COLOURS = {"red": (0.85, 0.1, 0.1), "blue": (0.1, 0.25, 0.85)}
-OOD_COLOURS = {"green": (0.1, 0.65, 0.2), "yellow": (0.9, 0.8, 0.1), "purple": (0.55, 0.2, 0.75)}
+OOD_COLOURS = {"green": (0.1, 0.65, 0.2), "cyan": (0.1, 0.75, 0.85), "purple": (0.55, 0.2, 0.75)}
 NEUTRAL_BIN = (0.3, 0.3, 0.32)
 # Cube regions (r min, r max, |phi| max in degrees): ood cubes lie in the outer region minus the inner one.
 CUBE_REGION_ID = (0.16, 0.25, 30.0)
 CUBE_REGION_OUTER = (0.14, 0.285, 45.0)
 BIN_REGION_ID = (0.18, 0.26, 50.0)
-BIN_REGION_OOD = (0.17, 0.27, 55.0)
+BIN_REGION_OOD = (0.17, 0.27, 50.0)
 OOD_CUBE_HALVES = (0.012, 0.018)
 CUBE_MAX_YAW = np.radians(30.0)
 # Minimum centre distances (m): a cube clear of a bin's outer wall, cubes a jaw-width apart, bins apart.

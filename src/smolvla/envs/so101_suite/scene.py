@@ -1,18 +1,18 @@
 """The MJCF scene of the suite: the SO-101 arm on a table, cubes, bins, lights and the two cameras.
 
-One model is compiled per task (its cubes and bins) and reused for every episode: a reset moves bins and
-cubes and recolours/resizes them in place (`layout.apply_layout`), which is much cheaper than recompiling.
+One model is compiled per task (its cubes and bins) and kept for every episode: a reset moves bins and
+cubes and recolours/resizes them in place (`SO101SuiteEnv._apply_layout`), much cheaper than recompiling.
 
-    top camera (fixed, in front of and above the table, looking back at the workspace)
-          \\
-           v        y
-    +--------------^-------------+   table top at z = 0, the arm's base at the origin
-    |   [bin]      |             |   cubes and bins lie in a fan in front of the arm (x > 0)
-    |  arm base -> o----> x  [ ] |
-    |   [bin]        [cube]      |
-    +----------------------------+
+    seen from above; table top at z = 0, the arm's base at the origin, its workspace a fan in front of it
 
-The wrist camera rides on the gripper, behind and beside the jaws, and looks at the point between them.
+              y
+              ^     [bin]
+              |            [cube]
+     arm base o-------------------------> x          <- top camera at x = 0.44 m, 0.34 m up,
+              |        [cube]                           looking down and back at the fan
+              |     [bin]
+
+The wrist camera rides on the gripper, beside the jaws and behind their tips, and looks between them.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ BIN_WALL_HALF_HEIGHT = 0.015  # 3 cm walls
 BIN_WALL_HALF_THICKNESS = 0.003
 BIN_FLOOR_HALF_THICKNESS = 0.002
 TABLE_RGBA = (0.72, 0.66, 0.56, 1.0)
-# Above the workspace, slightly in front of it: the whole fan of placements with the arm's base at the bottom.
-TOP_CAMERA = {"pos": (0.24, 0.0, 0.5), "target": (0.19, 0.0, 0.0), "fovy": 60.0}
+# Above the table in front of the arm, looking down and back at the workspace: cubes and bins stay in view
+# while the arm works from behind them (a camera straight above sees mostly the arm during a grasp).
+TOP_CAMERA = {"pos": (0.44, 0.0, 0.34), "target": (0.16, 0.0, 0.0), "fovy": 58.0}
 WRIST_CAMERA_FOVY = 80.0
 
 
@@ -103,6 +104,11 @@ def build_model(objects: SceneObjects):
     spec.visual.headlight.diffuse = [0.3, 0.3, 0.3]
     spec.visual.headlight.specular = [0.0, 0.0, 0.0]
 
+    # A pale backdrop for views that look past the table (the wrist camera at the start pose).
+    spec.add_texture(
+        name="sky", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX, builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        rgb1=[0.85, 0.88, 0.92], rgb2=[0.6, 0.65, 0.7], width=32, height=192,
+    )  # fmt: skip
     world = spec.worldbody
     world.add_geom(
         name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[1.2, 1.2, 0.01], pos=[0.2, 0.0, -0.01], rgba=TABLE_RGBA
@@ -112,7 +118,7 @@ def build_model(objects: SceneObjects):
     world.add_camera(
         name="top",
         pos=cam["pos"],
-        xyaxes=look_at(np.array(cam["pos"]), np.array(cam["target"]), np.array([1.0, 0.0, 0.0])),
+        xyaxes=look_at(np.array(cam["pos"]), np.array(cam["target"]), np.array([0.0, 0.0, 1.0])),
         fovy=cam["fovy"],
     )
     _add_wrist_camera(spec, mujoco)
