@@ -9,7 +9,8 @@ Engines: torch-fp32, torch-bf16 (our model), onnx-fp32, onnx-int8 (the same weig
 `smolvla.export` and run on ONNX Runtime; int8 = dynamic, as `smolvla export --quantize int8-dynamic`).
 `--vs-lerobot` also times LeRobot 0.6.1's own VLAFlowMatching (its modelling code only, from an unpacked
 wheel, see benchmarks/lerobot_side.py) holding the same weights, so every ratio comes from one run on one
-machine. For each engine: the median chunk time (prefix once + `--steps` Euler steps), its stages (torch:
+machine; the engines take turns chunk by chunk, so a load change on a shared machine hits them alike.
+For each engine: the median chunk time (prefix once + `--steps` Euler steps), its stages (torch:
 vision tower + connector per camera, VLM prefix, one denoising step; onnx: prefix graph incl. vision, one
 denoising graph call), the max abs action difference from torch-fp32 on the same inputs and noise, and the
 ratio to the compute floor (analytic matmul FLOPs at the fp32 matmul peak measured in the same run).
@@ -28,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,32 +123,30 @@ def make_inputs(cfg: ModelConfig, args: argparse.Namespace, dtype: torch.dtype) 
     return images, image_masks, lang_tokens, lang_masks, state, noise
 
 
-def time_torch(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
-    """Median chunk latency and per-stage medians of a torch model; returns the last chunk's actions too."""
+# An engine: one chunk from the fixed inputs -> (actions float32[B, S, A], stage times measured inside it).
+Engine = Callable[[], tuple[torch.Tensor, dict[str, float]]]
+
+
+def torch_engine(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> Engine:
     *obs, noise = inputs
-    chunks, vision, prefill, steps = [], [], [], []
+
+    def chunk() -> tuple[torch.Tensor, dict[str, float]]:
+        with torch.inference_mode():
+            return model.sample_actions(*obs, noise=noise, num_steps=args.steps).float(), {}
+
+    return chunk
+
+
+def torch_stages(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
+    """The torch stages timed on their own, once: vision tower + connector per camera, the VLM prefix, one
+    denoising step."""
+    *obs, noise = inputs
     with torch.inference_mode():
-        for i in range(args.warmup + args.repeats):
-            t_chunk, actions = _timed(args.device, model.sample_actions, *obs, noise=noise, num_steps=args.steps)
-            t_vis, _ = _timed(args.device, model.embed_images, obs[0])
-            t_pre, ctx = _timed(args.device, model.prefill, *obs)
-            time_t = torch.full((noise.shape[0],), 0.5, device=args.device)
-            t_step, _ = _timed(args.device, model.velocity, ctx, noise, time_t)
-            if i >= args.warmup:
-                chunks.append(t_chunk)
-                vision.append(t_vis)
-                prefill.append(t_pre)
-                steps.append(t_step)
-    t_vis = statistics.median(vision)
-    return {
-        "chunk_s": {"median": statistics.median(chunks), "min": min(chunks), "all": chunks},
-        "stages_s": {
-            "vision_per_camera": t_vis / args.cameras,
-            "prefix": max(statistics.median(prefill) - t_vis, 0.0),
-            "denoise_step": statistics.median(steps),
-        },
-        "actions": actions.float(),
-    }
+        t_vis, _ = _timed(args.device, model.embed_images, obs[0])
+        t_pre, ctx = _timed(args.device, model.prefill, *obs)
+        time_t = torch.full((noise.shape[0],), 0.5, device=args.device)
+        t_step, _ = _timed(args.device, model.velocity, ctx, noise, time_t)
+    return {"vision_per_camera": t_vis / args.cameras, "prefix": max(t_pre - t_vis, 0.0), "denoise_step": t_step}
 
 
 def onnx_sessions(model: SmolVLAModel, args: argparse.Namespace, workdir: Path, precision: str) -> tuple:
@@ -175,8 +175,8 @@ def onnx_sessions(model: SmolVLAModel, args: argparse.Namespace, workdir: Path, 
     )
 
 
-def time_onnx(sessions: tuple, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
-    """As `time_torch` for the ONNX graphs, driven the way `smolvla.deploy.OnnxPolicy.sample` drives them."""
+def onnx_engine(sessions: tuple, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> Engine:
+    """The ONNX graphs driven the way `smolvla.deploy.OnnxPolicy.sample` drives them; stages timed inside."""
     from smolvla.deploy.manifest import PREFIX_INPUTS
     from smolvla.deploy.onnx_policy import euler_times
 
@@ -186,7 +186,7 @@ def time_onnx(sessions: tuple, inputs: tuple[torch.Tensor, ...], args: argparse.
     names = [o.name for o in prefix.get_outputs()]
     b, dt = noise.shape[0], np.float32(-1.0 / args.steps)
 
-    def chunk() -> tuple[np.ndarray, float, float]:
+    def chunk() -> tuple[torch.Tensor, dict[str, float]]:
         start = time.perf_counter()
         context = dict(zip(names, prefix.run(names, feeds), strict=True))
         t_prefix = time.perf_counter() - start
@@ -195,30 +195,29 @@ def time_onnx(sessions: tuple, inputs: tuple[torch.Tensor, ...], args: argparse.
             step = time.perf_counter()
             x = x + dt * denoise.run(None, {"x_t": x, "time": np.full((b,), t, np.float32), **context})[0]
             t_steps.append(time.perf_counter() - step)
-        return x, t_prefix, statistics.median(t_steps)
+        return torch.from_numpy(x), {"prefix_incl_vision": t_prefix, "denoise_step": statistics.median(t_steps)}
 
-    chunks, prefixes, steps = [], [], []
-    for i in range(args.warmup + args.repeats):
-        t_chunk, (actions, t_prefix, t_step) = _timed("cpu", chunk)
-        if i >= args.warmup:
-            chunks.append(t_chunk)
-            prefixes.append(t_prefix)
-            steps.append(t_step)
-    return {
-        "chunk_s": {"median": statistics.median(chunks), "min": min(chunks), "all": chunks},
-        "stages_s": {"prefix_incl_vision": statistics.median(prefixes), "denoise_step": statistics.median(steps)},
-        "actions": torch.from_numpy(actions),
-    }
+    return chunk
 
 
-def run_engine(name: str, model: SmolVLAModel, inputs: tuple, args: argparse.Namespace, workdir: Path) -> dict:
-    kind, precision = name.split("-", 1)
-    if kind == "torch":
-        dtype = resolve_dtype(precision)
-        return time_torch(model if dtype == torch.float32 else copy.deepcopy(model).to(dtype), inputs, args)
-    return time_onnx(
-        onnx_sessions(model, args, workdir, "fp32" if precision == "fp32" else "int8-dynamic"), inputs, args
-    )
+def build_engines(model: SmolVLAModel, inputs: tuple, args: argparse.Namespace, names: list[str], workdir: Path):
+    """{name: Engine} in `names` order, and {name: torch model} for the torch engines (their stages)."""
+    engines, models = {}, {}
+    for name in names:
+        kind, precision = name.split("-", 1)
+        if kind == "lerobot":
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from lerobot_side import lerobot_engine
+
+            engines[name] = lerobot_engine(model, inputs, args)
+        elif kind == "torch":
+            dtype = resolve_dtype(precision)
+            models[name] = model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
+            engines[name] = torch_engine(models[name], inputs, args)
+        else:
+            sessions = onnx_sessions(model, args, workdir, "fp32" if precision == "fp32" else "int8-dynamic")
+            engines[name] = onnx_engine(sessions, inputs, args)
+    return engines, models
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -238,26 +237,35 @@ def run(args: argparse.Namespace) -> dict:
     peak = matmul_gflops(args.device)
     floor = total / 1e9 / peak
 
-    # torch-fp32 first (the reference of every action difference), then LeRobot, then the rest; each result
-    # is also logged to stderr as it comes, so a run cut short still leaves its figures.
-    order = ["torch-fp32", *(["lerobot-fp32"] if args.vs_lerobot else []), *(e for e in engines if e != "torch-fp32")]
-    results, reference = {}, None
+    # Engines take turns chunk by chunk (round-robin), so that a change in the load of a shared machine hits
+    # all of them alike; torch-fp32 (the reference of every action difference) and LeRobot come first.
+    names = ["torch-fp32", *(["lerobot-fp32"] if args.vs_lerobot else []), *(e for e in engines if e != "torch-fp32")]
     with tempfile.TemporaryDirectory(prefix="smolvla_latency_") as workdir:
-        for name in order:
-            if name == "lerobot-fp32":
-                sys.path.insert(0, str(Path(__file__).resolve().parent))
-                from lerobot_side import time_lerobot
-
-                result = time_lerobot(model, inputs, args)
-            else:
-                result = run_engine(name, model, inputs, args, Path(workdir))
-            actions = result.pop("actions")
-            reference = actions if reference is None else reference
-            result["max_abs_action_diff_vs_torch_fp32"] = (actions - reference).abs().max().item()
-            result["x_compute_floor"] = result["chunk_s"]["median"] / floor
-            print(json.dumps({name: result}), file=sys.stderr, flush=True)
-            if name in engines or name == "lerobot-fp32":
-                results[name] = result
+        runners, models = build_engines(model, inputs, args, names, Path(workdir))
+    times: dict[str, list[float]] = {n: [] for n in names}
+    stages: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    actions: dict[str, torch.Tensor] = {}
+    for i in range(args.warmup + args.repeats):
+        for name, chunk in runners.items():
+            elapsed, (actions[name], inside) = _timed(args.device, chunk)
+            if i >= args.warmup:
+                times[name].append(elapsed)
+                stages[name].append(inside)
+        print(json.dumps({"round": i, **{n: t[-1:] for n, t in times.items()}}), file=sys.stderr, flush=True)
+    results = {}
+    for name in names:
+        if name not in engines and name != "lerobot-fp32":
+            continue
+        chunks = times[name]
+        result = {"chunk_s": {"median": statistics.median(chunks), "min": min(chunks), "all": chunks}}
+        if name in models:
+            result["stages_s"] = torch_stages(models[name], inputs, args)
+        elif stages[name][0]:
+            result["stages_s"] = {k: statistics.median(s[k] for s in stages[name]) for k in stages[name][0]}
+        diff = (actions[name].float().cpu() - actions["torch-fp32"].float().cpu()).abs().max().item()
+        result["max_abs_action_diff_vs_torch_fp32"] = diff
+        result["x_compute_floor"] = result["chunk_s"]["median"] / floor
+        results[name] = result
     out = {
         "benchmark": "latency",
         "args": vars(args),

@@ -1,4 +1,4 @@
-"""LeRobot 0.6.1's own VLAFlowMatching holding our random weights, timed like our engines (`latency.py
+"""LeRobot 0.6.1's own VLAFlowMatching holding our random weights, as one more engine (`latency.py
 --vs-lerobot`). Only its modelling code runs, imported from an unpacked wheel as the golden-file script does
 (scripts/make_lerobot_golden.py, whose docstring shows how to unpack it); SMOLVLA_LEROBOT_SRC points at it.
 
@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,18 +90,16 @@ def build_lerobot(model: SmolVLAModel, steps: int, workdir: Path) -> torch.nn.Mo
     return lerobot.float().eval()
 
 
-def time_lerobot(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace) -> dict:
-    """Median chunk time of LeRobot's `sample_actions` on our inputs (one image tensor per camera)."""
+def lerobot_engine(model: SmolVLAModel, inputs: tuple[torch.Tensor, ...], args: argparse.Namespace):
+    """One chunk of LeRobot's `sample_actions` on our inputs (one image tensor per camera) -> (actions, {})."""
     *obs, noise = inputs
     images, image_masks, lang_tokens, lang_masks, state = obs
     cams, masks = list(images.unbind(1)), list(image_masks.unbind(1))
     with tempfile.TemporaryDirectory(prefix="smolvla_lerobot_") as workdir:
         lerobot = build_lerobot(model, args.steps, Path(workdir))
-    chunks = []
-    with torch.inference_mode():
-        for i in range(args.warmup + args.repeats):
-            start = time.perf_counter()
-            actions = lerobot.sample_actions(cams, masks, lang_tokens, lang_masks, state, noise=noise.clone())
-            if i >= args.warmup:
-                chunks.append(time.perf_counter() - start)
-    return {"chunk_s": {"median": statistics.median(chunks), "min": min(chunks), "all": chunks}, "actions": actions}
+
+    def chunk() -> tuple[torch.Tensor, dict[str, float]]:
+        with torch.inference_mode():
+            return lerobot.sample_actions(cams, masks, lang_tokens, lang_masks, state, noise=noise.clone()), {}
+
+    return chunk
