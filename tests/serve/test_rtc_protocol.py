@@ -161,3 +161,22 @@ def test_the_eval_servers_timing_wrapper_passes_rtc_through() -> None:
     obs = robot_observation(ReachingRobot(seed=3))
     out = timed.predict({CAM: obs.images[CAM][None]}, obs.state[None], ["reach goal"], rtc=[(np.zeros((2, 4)), 1)])
     assert out.shape == (1, 10, 4) and len(timed.forward_s) == 1
+
+
+def test_serve_takes_the_operators_rtc_settings(tmp_path) -> None:
+    testing = pytest.importorskip("smolvla.policy.testing")
+    from typer.testing import CliRunner
+
+    from smolvla.cli.main import app
+    from smolvla.cli.serve import torch_runner
+    from smolvla.policy.rtc import RTCConfig
+
+    testing.make_tiny_policy(camera_keys=(CAM,), state_dim=8, action_dim=4).save_pretrained(tmp_path / "p")
+    rtc = RTCConfig(schedule="linear", max_guidance_weight=2.0)
+    runner = torch_runner(tmp_path / "p", threads=None, device="cpu", precision="fp32", actions_per_chunk=None, rtc=rtc)
+    assert runner.rtc == rtc and runner.supports_rtc
+    cli = CliRunner()
+    result = cli.invoke(app, ["serve", "--checkpoint", str(tmp_path / "p"), "--rtc-max-weight", "-1"])
+    assert result.exit_code != 0 and "max_guidance_weight must be finite and >= 0, got -1.0" in result.output
+    result = cli.invoke(app, ["serve", "--checkpoint", str(tmp_path / "p"), "--rtc-schedule", "expo"])
+    assert result.exit_code != 0 and "did you mean 'exp'?" in result.output

@@ -44,17 +44,34 @@ def serve(
     epsilon: float = typer.Option(0.05, help="Skip observations whose state is this close (L2) to the last one."),
     actions_per_chunk: int | None = typer.Option(None, help="Send only the first k actions of each chunk."),
     max_message_mb: float = typer.Option(16.0, help="Largest accepted frame, MiB."),
+    rtc_schedule: str = choice_option(
+        "exp", ("exp", "linear", "ones", "zeros"), help="Real-time chunking: how prefix weights fall to 0."
+    ),
+    rtc_max_weight: float = typer.Option(5.0, help="Real-time chunking: maximum guidance weight (0: off)."),
     log_level: str = typer.Option("INFO", help="Python logging level."),
 ) -> None:
-    """Serve the policy in CHECKPOINT to robot clients (websockets + msgpack, see docs/protocol.md)."""
+    """Serve the policy in CHECKPOINT to robot clients (websockets + msgpack, see docs/protocol.md).
+
+    Clients whose aggregation is "rtc" get real-time chunking (torch engine only) with --rtc-* settings."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from smolvla.serve.server import PolicyServer, ServerConfig
 
     if engine == "onnx":
         runner = onnx_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk)
     else:
+        from smolvla.policy.rtc import RTCConfig
+
+        try:
+            rtc = RTCConfig(schedule=rtc_schedule, max_guidance_weight=rtc_max_weight)  # type: ignore[arg-type]
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--rtc-max-weight") from err
         runner = torch_runner(
-            checkpoint, threads=threads, device=device, precision=precision, actions_per_chunk=actions_per_chunk
+            checkpoint,
+            threads=threads,
+            device=device,
+            precision=precision,
+            actions_per_chunk=actions_per_chunk,
+            rtc=rtc,
         )
     config = ServerConfig(
         host=host,
@@ -73,8 +90,17 @@ def serve(
         typer.echo("server stopped")
 
 
-def torch_runner(checkpoint: Path, *, threads: int | None, device: str, precision: str, actions_per_chunk: int | None):
-    """The torch policy in `checkpoint` (ours or LeRobot's) behind a `PolicyRunner`, in `precision`."""
+def torch_runner(
+    checkpoint: Path,
+    *,
+    threads: int | None,
+    device: str,
+    precision: str,
+    actions_per_chunk: int | None,
+    rtc=None,
+):
+    """The torch policy in `checkpoint` (ours or LeRobot's) behind a `PolicyRunner`, in `precision`; `rtc`: the
+    real-time chunking settings (`smolvla.policy.rtc.RTCConfig`, default when None)."""
     import torch
 
     from smolvla.policy.policy import SmolVLAPolicy
@@ -86,7 +112,8 @@ def torch_runner(checkpoint: Path, *, threads: int | None, device: str, precisio
     dtype = resolve_dtype(precision, device)
     logging.getLogger(__name__).info("torch engine: %s on %s", dtype, device)
     policy = SmolVLAPolicy.from_pretrained(checkpoint, device=device, dtype=dtype).eval()
-    return PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=f"SmolVLAPolicy({checkpoint.name})")
+    name = f"SmolVLAPolicy({checkpoint.name})"
+    return PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=name, rtc=rtc)
 
 
 def onnx_runner(checkpoint: Path, *, threads: int | None, device: str, actions_per_chunk: int | None):
