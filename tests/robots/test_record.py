@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -186,3 +187,14 @@ def test_record_on_the_simulated_bus_without_torch_then_replay(tmp_path):
         assert summary["frames"] == 15 and summary["hz"] > 25
         goals = [s.peek("Goal_Position") for s in follower.arm.servos]
         np.testing.assert_allclose(goals, ds[29]["action"].numpy(), atol=1.0)  # the last recorded action
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0, reason="real-time needs root on Linux")
+def test_saver_process_cannot_take_realtime_priority():
+    # SVT-AV1 asks for SCHED_FIFO 99 when it runs as root; in the saver that request must fail.
+    ask = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99)); print('realtime')"
+    drop = "from smolvla.robots.record_saver import _drop_realtime_privilege; _drop_realtime_privilege(); "
+    allowed = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, timeout=30)
+    assert allowed.stdout.strip() == "realtime"  # root could, so the check below can fail
+    refused = subprocess.run([sys.executable, "-c", drop + ask], capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "PermissionError" in refused.stderr
