@@ -118,6 +118,9 @@ class RemoteDriver:
         max_ticks = int(TICK_SLACK * robot.max_steps + 10 * client.config.fps)
         stats = await client.run_episode(max_ticks=max_ticks, until=lambda: robot.done)
         seconds = time.monotonic() - t0
+        # The reset period: an observation sent just before the episode ended would otherwise hold the
+        # server's one forward worker while the next episode's first request waits behind it.
+        await client.wait_idle(timeout=client.config.reply_timeout_s)
         video = None
         if video_path is not None:
             frames = tile_cameras(robot.frames, env.camera_keys)
