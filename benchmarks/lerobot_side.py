@@ -10,6 +10,7 @@ and the actions on the same inputs and noise are returned, so the caller can che
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -77,7 +78,9 @@ def build_lerobot(model: SmolVLAModel, steps: int, workdir: Path) -> torch.nn.Mo
         "max_period": cfg.max_period,
         "num_steps": steps,
     }
-    with torch.device("meta"):  # allocated by load_state_dict(assign=True) below: no time in default inits
+    # On the meta device: load_state_dict(assign=True) below allocates, so no time goes into default inits.
+    # LeRobot prints progress to stdout, which is the benchmark's JSON: sent to stderr instead.
+    with torch.device("meta"), contextlib.redirect_stdout(sys.stderr):
         lerobot = modeling.VLAFlowMatching(SimpleNamespace(**(LEROBOT_CONFIG | overrides), vlm_model_name=str(workdir)))
     ours_to_lerobot = [(new, old.removeprefix("model.")) for old, new in LEROBOT_PREFIXES]
     state = {}
