@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -80,11 +81,14 @@ def test_move_errors_are_one_line(follower, tmp_path):
 
 def test_teleop_follows_the_leader_at_30_hz_or_more(follower, leader):
     args = ["robot", "teleop", "--leader-port", str(leader.link_path), "--follower-port", str(follower.link_path)]
-    result = runner.invoke(app, [*args, "--fps", "60", "--seconds", "1", "--camera", "top=fake:32x24@30"])
+    live = follower.link_path.with_name("teleop.rrd")  # the rerun preview, recorded (no viewer in a test)
+    viz = ["--viz-save", str(live)] if importlib.util.find_spec("rerun") else []
+    result = runner.invoke(app, [*args, "--fps", "60", "--seconds", "1", "--camera", "top=fake:32x24@30", *viz])
     assert result.exit_code == 0, result.output
     summary = _json_lines(result.output)[-1]
     assert summary["hz"] >= 30, summary
     assert summary["camera_fps"]["top"] > 15
+    assert not viz or live.stat().st_size > 10_000
     # The follower went where the scripted leader was (both raw ticks here; leader moves ~300 ticks).
     lead = [s.peek("Present_Position") for s in leader.arm.servos]
     goals = [s.peek("Goal_Position") for s in follower.arm.servos]

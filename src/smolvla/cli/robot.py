@@ -201,10 +201,12 @@ def teleop(
     seconds: float = typer.Option(0.0, help="Stop after this long (0: until Ctrl-C)."),
     max_relative_target: float | None = MAX_REL,
     camera: list[str] | None = CAMERA,
+    viz: bool = typer.Option(False, help="Preview cameras, joints and goals live in rerun (the viz extra)."),
+    viz_save: Path | None = typer.Option(None, help="Record that preview to an .rrd file instead."),
 ) -> None:
     """Leader -> follower at FPS; prints the rate held (JSON) every 5 s and at the end.
 
-    Cameras given with --camera are read alongside and their delivered fps reported (a preview check).
+    Cameras given with --camera are read alongside and their delivered fps reported; --viz shows them.
     """
     _log()
     from smolvla.robots.arm_io import teleoperate
@@ -215,8 +217,14 @@ def teleop(
     cams = _cameras(camera, fps)
     with ExitStack() as stack:
         _connect_all(stack, follower, leader, *cams)
+        view = None
+        if viz or viz_save is not None:
+            from smolvla.robots.viz_live import LiveView
+
+            view = LiveView(follower.joint_names, viz_save)
+            stack.callback(view.close)
         try:
-            summary = teleoperate(leader, follower, fps, seconds, cams, report=_json)
+            summary = teleoperate(leader, follower, fps, seconds, cams, report=_json, view=view)
         except KeyboardInterrupt:
             summary = None
     if summary is not None:

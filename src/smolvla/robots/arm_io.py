@@ -14,13 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from smolvla.robots import calibration as cal
 from smolvla.robots.feetech.bus import FeetechBus
 from smolvla.robots.loop_rate import LoopClock
 from smolvla.robots.so_arm import IDS, JOINTS, NORM_MODES
+from smolvla.types import OBS_IMAGES_PREFIX, OBS_STATE
 
-# How often teleop prints the rate it held.
+# How often teleop prints the rate it held, and how often its preview shows the cameras and joints.
 REPORT_EVERY_S = 5.0
+PREVIEW_HZ = 10.0
 
 
 def read_positions(port: Any, calibration_file: str | Path | None = None) -> dict[str, float]:
@@ -98,17 +102,24 @@ def teleoperate(
     cameras: Sequence[Any] = (),
     report: Callable[[dict], None] = lambda summary: None,
     stop: Callable[[], bool] = lambda: False,
+    view: Any = None,
 ) -> dict:
     """Leader joints -> follower goals at `fps` for `seconds` (0: until `stop()` or Ctrl-C).
 
     Every REPORT_EVERY_S, `report` gets the rate held so far; returns the whole run's rate (LoopClock.summary)
-    with the frames each camera delivered per second.
+    with the frames each camera delivered per second. `view` (a `viz_live.LiveView`) previews the goals every
+    tick and the cameras with the follower's joints at PREVIEW_HZ.
     """
     clock = LoopClock(fps)
     frames0 = {c.name: c.frames_captured for c in cameras}
     last_report = clock.start
+    preview_every = max(1, round(fps / PREVIEW_HZ))
     while not stop() and (seconds <= 0 or time.monotonic() - clock.start < seconds):
-        follower.send_goal(leader.read_joints())
+        sent = follower.send_goal(leader.read_joints())
+        if view is not None:
+            if (len(clock.stamps) - 1) % preview_every == 0:  # stamps: one per tick begun
+                view.observation(_preview(follower, cameras))
+            view.control_tick(np.array([sent[j] for j in JOINTS]), 0)
         clock.wait()
         if time.monotonic() - last_report >= REPORT_EVERY_S:
             last_report = time.monotonic()
@@ -118,3 +129,11 @@ def teleoperate(
     if cameras:
         summary["camera_fps"] = {c.name: round((c.frames_captured - frames0[c.name]) / elapsed, 1) for c in cameras}
     return summary
+
+
+def _preview(follower: Any, cameras: Sequence[Any]) -> dict[str, Any]:
+    joints = follower.read_joints()
+    obs: dict[str, Any] = {OBS_STATE: np.array([joints[j] for j in JOINTS], np.float32)}
+    for cam in cameras:
+        obs[OBS_IMAGES_PREFIX + cam.name] = cam.read_latest()[0]
+    return obs
