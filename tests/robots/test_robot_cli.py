@@ -17,6 +17,11 @@ from smolvla.robots.sim_bus import SimBusServer  # noqa: E402
 from smolvla.robots.so_arm import JOINTS  # noqa: E402
 
 runner = CliRunner()
+# A robot computer has no torch: block it, then run the CLI as the console script would.
+TORCH_BLOCKED_CLI = (
+    "import sys\nsys.modules['torch'] = None\nfrom smolvla.cli.main import app\n"
+    "sys.argv = ['smolvla'] + sys.argv[1:]\napp()\n"
+)
 ROBOT_COMMANDS = ("find-port", "calibrate", "setup-motors", "release", "read", "move", "teleop", "sim-bus")
 COMMANDS = [["robot", c] for c in ROBOT_COMMANDS]
 COMMANDS += [[c] for c in ("record", "replay", "deploy", "viz")]
@@ -137,16 +142,9 @@ def test_find_port_lists_ports():
 
 
 def test_robot_commands_run_with_torch_blocked(follower):
-    # A robot computer has no torch: block it, then run the CLI as the console script would.
-    code = (
-        "import sys\n"
-        "sys.modules['torch'] = None\n"
-        "from smolvla.cli.main import app\n"
-        "sys.argv = ['smolvla'] + sys.argv[1:]\n"
-        "app()\n"
-    )
     for args in (["robot", "--help"], ["deploy", "--help"], ["robot", "read", "--port", str(follower.link_path)]):
-        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+        command = [sys.executable, "-c", TORCH_BLOCKED_CLI, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
     assert list(json.loads(result.stdout))[0] == "shoulder_pan"
 
@@ -158,3 +156,19 @@ def test_robot_modules_import_without_torch():
     code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\nprint('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
+
+
+def test_sim_bus_command_serves_until_terminated(tmp_path):
+    link = tmp_path / "so101"
+    proc = subprocess.Popen([sys.executable, "-c", TORCH_BLOCKED_CLI, "robot", "sim-bus", "--link", str(link)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == str(link)  # the ready line
+        result = runner.invoke(app, ["robot", "read", "--port", str(link)])
+        assert result.exit_code == 0 and json.loads(result.output)["gripper"] == 2048.0
+        proc.terminate()
+        assert proc.wait(10) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not link.exists()  # the symlink goes with the bus
