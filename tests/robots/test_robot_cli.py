@@ -80,6 +80,11 @@ def test_move_errors_are_one_line(follower, tmp_path):
         assert result.exit_code == 1
         assert result.stderr.strip().startswith("error: ") and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+    follower.drop_next = 100  # the servos stop answering: a named bus error, not a crash
+    result = runner.invoke(app, ["robot", "read", "--port", port])
+    assert result.exit_code == 1 and result.stderr.startswith("error: no status packet from servo 1")
+    assert "unexpected" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    follower.drop_next = 0
     result = runner.invoke(app, ["robot", "read", "--port", str(tmp_path / "no-such-port")])
     assert result.exit_code == 1 and "no-such-port" in result.stderr and "Traceback" not in result.output
 
@@ -129,7 +134,8 @@ def test_release_and_setup_motors(follower):
     for servo in follower.arm.servos:
         servo.poke("Torque_Enable", 1)
     result = runner.invoke(app, ["robot", "release", "--port", port])
-    assert result.exit_code == 0 and not any(s.torque_enabled for s in follower.arm.servos)
+    assert result.exit_code == 0, result.stderr
+    assert not any(s.torque_enabled for s in follower.arm.servos)
     # Set-up wants one servo on the bus; the simulated arm has six: refused with the ids found.
     result = runner.invoke(app, ["robot", "setup-motors", "--port", port], input="\n")
     assert result.exit_code == 1

@@ -59,10 +59,11 @@ def describe(error: BaseException) -> tuple[str, int]:
         return "aborted", EXIT_FAILURE
     if isinstance(error, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
+    from smolvla.robots.feetech.protocol import FeetechError  # a servo silent or reporting overload: not a bug
     from smolvla.serve.client import HandshakeRefused  # the server's answer (token, version): not a bug
 
     text = str(error) or type(error).__name__
-    if isinstance(error, EXPECTED_ERRORS + (HandshakeRefused,)):
+    if isinstance(error, EXPECTED_ERRORS + (HandshakeRefused, FeetechError)):
         return one_line(text), EXIT_FAILURE
     return one_line(f"unexpected {type(error).__name__}: {text} (rerun with --debug for the traceback)"), EXIT_FAILURE
 
