@@ -4,6 +4,7 @@ python benchmarks/sim_envs.py speed --env metaworld/reach-v3 --image-size 64 128
 python benchmarks/sim_envs.py experts --benchmark metaworld --tasks mt10 --episodes 20 --workers 2
 python benchmarks/sim_envs.py experts --benchmark so101 --tasks all --episodes 40 --split ood
 python benchmarks/sim_envs.py sheet --tasks all --out docs/measurements/so101_suite   # expert PNGs + mp4s
+python benchmarks/sim_envs.py timestep --substeps 2 4 8 --episodes 15   # so101 expert success vs physics step
 """
 
 from __future__ import annotations
@@ -121,9 +122,10 @@ def experts(
     return out
 
 
-def sheet(tasks: str, split: str, seed: int, out_dir: Path, size: int, frames: int) -> dict:
+def sheet(tasks: str, split: str, seed: int, out_dir: Path, size: int, frames: int, mp4: bool = True) -> dict:
     """For each SO-101 task: one expert episode as a PNG contact sheet (`frames` moments, top | wrist camera
-    at `size` px, from the env's video rendering) and as an mp4 of every step; returns steps and success."""
+    at `size` px, from the env's video rendering) and, with `mp4`, a video of every step; returns steps and
+    success."""
     import imageio.v3 as iio
 
     from smolvla.envs import make_env
@@ -147,9 +149,32 @@ def sheet(tasks: str, split: str, seed: int, out_dir: Path, size: int, frames: i
             picks = np.linspace(0, len(video) - 1, frames).round().astype(int)
             rows = [np.concatenate([video[i] for i in picks[r : r + 3]], axis=1) for r in range(0, frames, 3)]
             iio.imwrite(out_dir / f"{stem}.png", np.concatenate(rows, axis=0))
-            write_rollout_video(np.stack(video), out_dir / f"{stem}.mp4", env.fps)
+            if mp4:
+                write_rollout_video(np.stack(video), out_dir / f"{stem}.mp4", env.fps)
             result["episodes"][name] = {"task": env.task, "steps": len(video) - 1, **info}
     return result
+
+
+def timestep(substeps: list[int], episodes: int, seed: int) -> dict:
+    """SO-101 expert success per task when each 30 fps control step runs n physics steps (timestep 1/(30 n)):
+    the coarsest stable timestep is the cheapest one."""
+    from smolvla.envs.rollout import expert_episode
+    from smolvla.envs.so101_suite import env as suite_env
+    from smolvla.envs.so101_suite import scene
+    from smolvla.envs.so101_suite.tasks import TASKS
+
+    runs = []
+    for n in substeps:
+        scene.PHYSICS_DT, suite_env.SUBSTEPS = 1.0 / (suite_env.FPS * n), n  # read when an env is built/stepped
+        run: dict = {"substeps": n, "physics_dt_s": scene.PHYSICS_DT, "success": {}}
+        t = time.perf_counter()
+        for task in TASKS:
+            with suite_env.SO101SuiteEnv(task, image_size=16) as env:
+                wins = sum(expert_episode(env, seed=seed + i).success for i in range(episodes))
+            run["success"][task] = round(wins / episodes, 4)
+        run["seconds"] = round(time.perf_counter() - t, 1)
+        runs.append(run)
+    return {"episodes_per_task": episodes, "first_seed": seed, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,11 +200,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/measurements/so101_suite"))
     p.add_argument("--size", type=int, default=192, help="pixels per camera")
     p.add_argument("--frames", type=int, default=6, help="moments on the sheet (rows of three)")
+    p.add_argument("--no-video", dest="mp4", action="store_false", help="the PNG sheets only")
+    p = sub.add_parser("timestep", help="SO-101 expert success vs physics substeps per control step")
+    p.add_argument("--substeps", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--episodes", type=int, default=15)
+    p.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args(argv)
     if args.cmd == "speed":
         result = speed(args.env, args.image_size, args.steps, args.split)
+    elif args.cmd == "timestep":
+        result = timestep(args.substeps, args.episodes, args.seed)
     elif args.cmd == "sheet":
-        result = sheet(args.tasks, args.split, args.seed, args.out, args.size, args.frames)
+        result = sheet(args.tasks, args.split, args.seed, args.out, args.size, args.frames, args.mp4)
     else:
         result = experts(
             args.benchmark, args.tasks, args.episodes, args.image_size, args.workers, args.seed, args.split

@@ -97,8 +97,12 @@ class SO101SuiteExpert(Expert):
             return np.array([*cube()[:2], z])
 
         def dest_xy() -> np.ndarray:
+            """Where the grasp point goes for the held cube's centre to end over the destination: the moving jaw
+            pushes a cube against the fixed one, so it sits off the grasp point by up to a few millimetres."""
             kind, j = dest
-            return np.asarray(env.layout.bin_xy[j] if kind == "bin" else env.cube_pos(j)[:2])
+            target = np.asarray(env.layout.bin_xy[j] if kind == "bin" else env.cube_pos(j)[:2])
+            point, _ = self._ik.forward(np.radians(env.joint_positions()[:5]))
+            return target - (cube()[:2] - point[:2])
 
         def release_z() -> float:
             kind, j = dest

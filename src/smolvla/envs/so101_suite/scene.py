@@ -25,8 +25,9 @@ from smolvla.envs.rendering import load_mujoco
 from smolvla.envs.so101_suite.arm import JAW_PADS, arm_xml
 from smolvla.envs.so101_suite.meshes import use_low_poly_meshes
 
-# 8 physics steps of 1/240 s per 30 fps control step: the largest step at which a held cube stays put in the
-# jaws (measured: benchmarks/sim_envs.py); finer steps cost proportionally more CPU.
+# 8 physics steps of 1/240 s per 30 fps control step. The experts succeed as well with 4 (1/120 s) but not
+# with 2 (cubes slip; `benchmarks/sim_envs.py timestep`); 8 keeps a margin for learned policies' rougher
+# grasps at ~0.4 ms of physics per control step, a small share next to rendering the two cameras.
 PHYSICS_DT = 1.0 / 240.0
 CUBE_HALF = 0.015  # default cube: 3 cm, narrower than the jaws' 4 cm grasp opening
 BIN_INNER_HALF = 0.045  # 9 x 9 cm inside
