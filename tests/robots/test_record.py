@@ -193,7 +193,12 @@ def test_record_on_the_simulated_bus_without_torch_then_replay(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0, reason="real-time needs root on Linux")
 def test_saver_process_cannot_take_realtime_priority():
     # SVT-AV1 asks for SCHED_FIFO 99 when it runs as root; in the saver that request must fail.
-    ask = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99)); print('realtime')"
+    # Start from normal scheduling whatever this process was left at (lowering needs no privilege): a child
+    # that inherits SCHED_FIFO 99 may "raise" to 99 without any capability, which would prove nothing.
+    ask = (
+        "import os; os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0)); "
+        "os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99)); print('realtime')"
+    )
     drop = "from smolvla.robots.record_saver import _drop_realtime_privilege; _drop_realtime_privilege(); "
     allowed = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, timeout=30)
     assert allowed.stdout.strip() == "realtime"  # root could, so the check below can fail

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from smolvla.data.meta import DatasetFormatError
+from smolvla.data.realtime import no_realtime_scheduling
 
 # Encoder name -> canonical stream codec name written to info.json (`video.codec`).
 CODECS = {"libsvtav1": "av1", "h264": "h264", "libx264": "h264", "hevc": "hevc", "libx265": "hevc"}
@@ -71,7 +72,8 @@ def encode_video(frames: np.ndarray, path: Path, fps: int, enc: VideoEncoding) -
     path.parent.mkdir(parents=True, exist_ok=True)
     # SVT-AV1 prints its banner and config on every encoder start unless told otherwise (1 = errors only).
     os.environ.setdefault("SVT_LOG", "1")
-    with av.open(str(path), "w", format="mp4") as out:
+    # As root, SVT-AV1 would leave this thread (and every process it starts) at SCHED_FIFO 99: see realtime.py.
+    with no_realtime_scheduling(), av.open(str(path), "w", format="mp4") as out:
         stream = out.add_stream(enc.codec, rate=Fraction(fps), options=enc.options())
         stream.width, stream.height, stream.pix_fmt = w, h, enc.pix_fmt
         for img in frames:

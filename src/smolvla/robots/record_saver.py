@@ -15,14 +15,12 @@ episodes (never inside one).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing as mp
 import os
 import queue
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -31,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from smolvla.data.realtime import set_sys_nice
+
 log = logging.getLogger(__name__)
 
 # Features the writer adds to every dataset (not part of what a session declares).
 WRITER_FEATURES = frozenset({"timestamp", "frame_index", "episode_index", "index", "task_index"})
 SAVER_NICE = 10
-# linux/capability.h
-_CAP_VERSION_3, _CAP_SYS_NICE = 0x20080522, 23
 CAMERA_DTYPES = ("video", "image")
 FRAMES_SUFFIX = ".u8"  # raw uint8 frames, [T, H, W, 3] in C order
 # Ticks of camera frames that may wait for the disk: 2 s at 30 fps (~110 MB for two 640x480 cameras).
@@ -172,36 +170,15 @@ def load_spooled(directory: Path, features: dict[str, dict], length: int) -> dic
     return out
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
 def _drop_realtime_privilege() -> None:
-    """Drop CAP_SYS_NICE from this thread (and the threads it starts), Linux only; best effort.
+    """Drop CAP_SYS_NICE from this thread (and the threads it starts) for good; Linux only, best effort.
 
     SVT-AV1 gives its encoder threads real-time scheduling (SCHED_FIFO, priority 99) when it runs as root
     (`geteuid() == 0`), ignoring a failure. Those threads then preempt the control loop whatever the saver's
     nice value: measured, the recorder's 30 Hz loop stalled for 150-900 ms while an episode encoded. Without
     the capability the request fails and the encoder runs at the saver's normal, lowered priority.
     """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
-        if libc.capget(ctypes.byref(header), data) != 0:
-            return
-        bit = 1 << _CAP_SYS_NICE
-        data[0].effective &= ~bit
-        data[0].permitted &= ~bit
-        if libc.capset(ctypes.byref(header), data) != 0:
-            log.debug("could not drop CAP_SYS_NICE (errno %d)", ctypes.get_errno())
-    except (OSError, AttributeError) as err:
-        log.debug("could not drop CAP_SYS_NICE: %s", err)
+    set_sys_nice(False, permanent=True)
 
 
 def _saver_main(spec: WriterSpec, jobs: Any, results: Any, nice: int) -> None:
