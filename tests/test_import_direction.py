@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "smolvla"
 LAYER = {
     "types": 0,
     "configio": 0,
+    "task_tokens": 0,  # numpy task tokenisation shared by the policy and the torch-free runtime
     "model": 1,
     "data": 1,
     "deploy": 1,  # the torch-free ONNX runtime: robot-side floor

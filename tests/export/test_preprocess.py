@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from smolvla.deploy.onnx_policy import euler_times
-from smolvla.deploy.preprocess import NumpyTaskTokenizer, frames_to_unit, pad_last_dim, resize_with_pad
+from smolvla.deploy.preprocess import frames_to_unit, pad_last_dim, resize_with_pad
 from smolvla.model.flow import euler_times as torch_euler_times
 from smolvla.policy.tokenizer import TaskTokenizer, build_byte_tokenizer
 from smolvla.policy.transforms import frames_to_images
 from smolvla.policy.transforms import resize_with_pad as torch_resize_with_pad
+from smolvla.task_tokens import ArrayTaskTokenizer
 
 
 @pytest.mark.parametrize("hw", [(48, 64), (64, 48), (480, 640), (64, 64), (30, 31), (200, 100)])
@@ -42,20 +43,20 @@ def test_frames_and_padding_errors() -> None:
     np.testing.assert_array_equal(pad_last_dim(np.ones((1, 2), dtype=np.float32), 4), [[1, 1, 0, 0]])
 
 
-def test_tokenizer_matches_the_torch_one(tmp_path: Path) -> None:
+def test_array_tokenizer_matches_the_torch_one(tmp_path: Path) -> None:
     path = tmp_path / "tokenizer.json"
     path.write_text(build_byte_tokenizer().to_str())
     tasks = ["pick up the cube", "open\n", ""]
-    ids, mask = NumpyTaskTokenizer(path, 24)(tasks)
+    ids, mask = ArrayTaskTokenizer.from_file(path, 24)(tasks)
     want_ids, want_mask = TaskTokenizer(build_byte_tokenizer(), 24)(tasks)
     np.testing.assert_array_equal(ids, want_ids.numpy())
     np.testing.assert_array_equal(mask, want_mask.numpy())
     with pytest.raises(ValueError, match="task 0 is 17 tokens, more than the budget of 8"):
-        NumpyTaskTokenizer(path, 8)(["pick up the cube"])
-    cut, cut_mask = NumpyTaskTokenizer(path, 8, truncate=True)(["pick up the cube"])
+        ArrayTaskTokenizer.from_file(path, 8)(["pick up the cube"])
+    cut, cut_mask = ArrayTaskTokenizer.from_file(path, 8, truncate=True)(["pick up the cube"])
     assert cut_mask.all() and cut.shape == (1, 8)
     with pytest.raises(FileNotFoundError, match="tokenizer file not found"):
-        NumpyTaskTokenizer(tmp_path / "missing.json", 8)
+        ArrayTaskTokenizer.from_file(tmp_path / "missing.json", 8)
 
 
 @pytest.mark.parametrize("steps", [1, 3, 10])

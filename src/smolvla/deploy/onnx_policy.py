@@ -24,13 +24,13 @@ from smolvla.deploy.manifest import (
     context_names,
 )
 from smolvla.deploy.preprocess import (
-    NumpyTaskTokenizer,
     frames_to_unit,
     normalize,
     pad_last_dim,
     resize_with_pad,
     unnormalize,
 )
+from smolvla.task_tokens import ArrayTaskTokenizer
 from smolvla.types import ACTION, OBS_STATE
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ class OnnxPolicy:
         self.directory = directory
         self.config = RuntimeSpec.read(directory)
         cfg = self.config
-        self.tokenizer = NumpyTaskTokenizer(directory / TOKENIZER_FILE, cfg.max_lang_tokens, truncate=cfg.truncate_task)
+        self.tokenizer = ArrayTaskTokenizer.from_file(
+            directory / TOKENIZER_FILE, cfg.max_lang_tokens, truncate=cfg.truncate_task
+        )
         self._stats = _read_stats(directory / STATS_FILE, cfg)
         options = ort.SessionOptions()
         if threads is not None:

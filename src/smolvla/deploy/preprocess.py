@@ -4,18 +4,12 @@ the torch-free runtime. Each matches its torch twin to float32 rounding (tests/e
     frames uint8[B, H, W, 3] -> /255, CHW -> resize_with_pad(S) -> *2-1  -> float32[B, 3, S, S] in [-1, 1]
     state float32[B, D]      -> (x - mean) / (std + eps) -> zero-pad to max_state_dim
     model float32[B, T, A]   -> cut to action_dim -> x * std + mean        -> raw actions
-    task strings             -> + "\\n" -> tokenizer ids, right-padded to L with a mask
+    task strings             -> smolvla.task_tokens.ArrayTaskTokenizer (shared with the torch policy)
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-from tokenizers import Tokenizer
-
-# Tried in order to find the padding id when tokenizer.json defines no padding (as the torch tokenizer).
-_PAD_CANDIDATES = ("<pad>", "<|im_end|>", "<|endoftext|>", "</s>")
 
 
 def frames_to_unit(frames: np.ndarray) -> np.ndarray:
@@ -72,48 +66,3 @@ def pad_last_dim(x: np.ndarray, size: int) -> np.ndarray:
     """Zero-pad the last dimension up to `size`."""
     pad = size - x.shape[-1]
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)]) if pad > 0 else x
-
-
-class NumpyTaskTokenizer:
-    """Task strings -> (int64[B, L] ids, bool[B, L] mask), as `smolvla.policy.tokenizer.TaskTokenizer`."""
-
-    def __init__(self, path: str | Path, max_length: int, *, truncate: bool = False) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"tokenizer file not found: {path}")
-        try:
-            self.tokenizer = Tokenizer.from_file(str(path))
-        except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
-            raise ValueError(f"cannot parse tokenizer file {path}: {e}") from e
-        self.max_length = max_length
-        self.truncate = truncate
-        self.pad_id = _find_pad_id(self.tokenizer)
-
-    def __call__(self, tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
-            raise ValueError(f"tasks must be a list of str, got {type(tasks).__name__}: {tasks!r:.100}")
-        texts = [t if t.endswith("\n") else t + "\n" for t in tasks]
-        ids = np.full((len(tasks), self.max_length), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(tasks), self.max_length), dtype=bool)
-        for i, enc in enumerate(self.tokenizer.encode_batch(texts)):
-            row = enc.ids
-            if len(row) > self.max_length:
-                if not self.truncate:
-                    raise ValueError(
-                        f"task {i} is {len(row)} tokens, more than the budget of {self.max_length} "
-                        f"(task: {tasks[i]!r:.80}); shorten the task or use a policy trained with a larger budget"
-                    )
-                row = row[: self.max_length]
-            ids[i, : len(row)] = row
-            mask[i, : len(row)] = True
-        return ids, mask
-
-
-def _find_pad_id(tokenizer: Tokenizer) -> int:
-    if tokenizer.padding is not None:
-        return int(tokenizer.padding["pad_id"])
-    for token in _PAD_CANDIDATES:
-        idx = tokenizer.token_to_id(token)
-        if idx is not None:
-            return idx
-    return 0  # padded positions are masked out everywhere, so any valid id works
