@@ -39,16 +39,8 @@ class ArrayRunner:
 
     def predict(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> np.ndarray:
         chunk = self.policy.predict(images, state, tasks)
-        b, spec = state.shape[0], self.spec
-        if (
-            chunk.ndim != 3
-            or chunk.shape[0] != b
-            or chunk.shape[2] != spec.action_dim
-            or chunk.shape[1] < spec.chunk_size
-        ):
-            raise ValueError(
-                f"policy returned shape {list(chunk.shape)}, expected [{b}, >={spec.chunk_size}, {spec.action_dim}]"
-            )
+        spec = self.spec
+        spec.check_chunk_shape(tuple(chunk.shape), state.shape[0])
         if self.added_latency_s:
             time.sleep(self.added_latency_s)
         return np.ascontiguousarray(chunk[:, : spec.chunk_size], dtype=np.float32)

@@ -90,16 +90,8 @@ class PolicyRunner:
             guide = RTCGuide.build(prefixes, delays, int(self.policy.config.chunk_size), self.rtc)
             with torch.no_grad():  # not inference_mode: the guidance differentiates through the expert
                 chunk = self.policy.predict_action_chunk(batch, rtc=guide)
-        b, spec = state.shape[0], self.spec
-        if (
-            chunk.ndim != 3
-            or chunk.shape[0] != b
-            or chunk.shape[2] != spec.action_dim
-            or chunk.shape[1] < spec.chunk_size
-        ):
-            raise ValueError(
-                f"policy returned shape {list(chunk.shape)}, expected [{b}, >={spec.chunk_size}, {spec.action_dim}]"
-            )
+        spec = self.spec
+        spec.check_chunk_shape(tuple(chunk.shape), state.shape[0])
         out = chunk[:, : spec.chunk_size].detach().to("cpu", torch.float32).numpy()
         if self.added_latency_s:
             time.sleep(self.added_latency_s)

@@ -30,6 +30,13 @@ class ServerSpec:
     image_shapes: dict[str, tuple[int, int, int]] | None = None
     description: str = "policy"
 
+    def check_chunk_shape(self, shape: tuple[int, ...], batch: int) -> None:
+        """A predictor's chunk must be [batch, >= chunk_size, action_dim] (the server cuts it to chunk_size)."""
+        if len(shape) != 3 or shape[0] != batch or shape[2] != self.action_dim or shape[1] < self.chunk_size:
+            raise ValueError(
+                f"policy returned shape {list(shape)}, expected [{batch}, >={self.chunk_size}, {self.action_dim}]"
+            )
+
     def __post_init__(self) -> None:
         for name in ("state_dim", "action_dim", "chunk_size", "n_action_steps"):
             if getattr(self, name) <= 0:
