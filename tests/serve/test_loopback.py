@@ -28,14 +28,7 @@ from smolvla.serve.robot import ReachingRobot, reaching_expert_chunk
 from smolvla.serve.runner import PolicyRunner
 from smolvla.serve.server import PolicyServer, ServerConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Forwards run in the server's worker thread; two OpenMP threads on a loaded 2-core machine thrash.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 async def _start(policy, **kw) -> PolicyServer:

@@ -15,13 +15,7 @@ from smolvla.serve.robot import ReachingRobot
 from smolvla.serve.runner import PolicyRunner
 from smolvla.serve.server import PolicyServer, ServerConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _obs(prefix: np.ndarray | None, delay: int = 0) -> Observation:

@@ -20,13 +20,7 @@ from smolvla.serve.runner import PolicyRunner
 from smolvla.serve.server import MAX_ERROR_CHARS, PolicyServer, ServerConfig
 from smolvla.types import OBS_STATE
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 async def _start(policy, **kw) -> PolicyServer:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 from serve_helpers import ScriptedPolicy, run
 
 from smolvla.serve.client import ClientConfig, RobotClient
@@ -14,13 +13,7 @@ from smolvla.serve.robot import ReachingRobot
 from smolvla.serve.runner import PolicyRunner
 from smolvla.serve.server import PolicyServer, ServerConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_wait_idle_lets_the_next_episode_start_with_a_free_server() -> None:
