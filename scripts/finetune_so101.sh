@@ -7,7 +7,7 @@
 #   on a small corpus, not on web data, so the vision tower keeps learning the SO scenes.
 #   INIT=scratch trains the same model on the same data from random weights: the paper's ablation.
 # Usage: scripts/finetune_so101.sh [STAGE1_CHECKPOINT | scratch]
-#   env: WORK, EPISODES (per task), STEPS, BATCH, LR, THREADS, FREEZE, MODEL (scratch only)
+#   env: WORK, EPISODES (per task), STEPS, BATCH, LR, THREADS, CACHE_MB, FREEZE, MODEL (scratch only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,14 +20,16 @@ BATCH=${BATCH:-32}
 LR=${LR:-0.0003}
 WARMUP=${WARMUP:-200}  # given explicitly: both starts then share one schedule
 THREADS=${THREADS:-2}
+CACHE_MB=${CACHE_MB:-3072}  # decoded frames kept in memory (128 px: ~100 kB per frame of two cameras)
+SAVE_EVERY=${SAVE_EVERY:-1000}
 FREEZE=${FREEZE:-full}
-MODEL=${MODEL:-small}
+MODEL=${MODEL:-so101}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 DATA="$WORK/dataset_id"
 if [ ! -f "$DATA/meta/info.json" ]; then
   "$BIN/smolvla" datagen so101 --tasks pick-place,stacking,sorting --split id --episodes "$EPISODES" \
-    --image-size 64 --workers 2 --seed 0 --out "$DATA"
+    --image-size 128 --workers 2 --seed 0 --out "$DATA"
 fi
 if [ "$INIT" = scratch ]; then
   START=(--preset tiny_cpu --model-preset "$MODEL" --max-task-tokens 48)
@@ -37,6 +39,7 @@ else
   RUN="$WORK/finetuned"
 fi
 "$BIN/smolvla" train "${START[@]}" --freeze "$FREEZE" --dataset "$DATA" --steps "$STEPS" --batch-size "$BATCH" \
-  --lr "$LR" --warmup-steps "$WARMUP" --decay-lr 0.00001 --augment-shift 4 --num-threads "$THREADS" --save-every 1000 --keep-last-n 2 \
+  --lr "$LR" --warmup-steps "$WARMUP" --decay-lr 0.00001 --augment-shift 8 --num-threads "$THREADS" \
+  --cache-mb "$CACHE_MB" --save-every "$SAVE_EVERY" --keep-last-n 3 \
   --log-every 50 --output-dir "$RUN"
 echo "policy: $RUN/checkpoints/last/pretrained_model"

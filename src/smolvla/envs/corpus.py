@@ -74,12 +74,12 @@ class Variant:
 # before it exists) are skipped and reported.
 DEFAULT_VARIANTS = (
     Variant("so101_laptop_phone", ("so101/pick-place", "so101/stacking", "so101/sorting"),
-            {"top": "laptop", "wrist": "phone"}, {"laptop": "image1", "phone": "image2"}, image_size=64),
+            {"top": "laptop", "wrist": "phone"}, {"laptop": "image1", "phone": "image2"}, image_size=128),
     Variant("so101_up_wrist_15fps", ("so101/pick-place", "so101/stacking"),
-            {"top": "up", "wrist": "wrist"}, {"up": "image1", "wrist": "image2"}, image_size=96, frame_stride=2,
+            {"top": "up", "wrist": "wrist"}, {"up": "image1", "wrist": "image2"}, image_size=160, frame_stride=2,
             vague=True),
     Variant("so101_sorting_up_only", ("so101/sorting",), {"top": "up", "wrist": None}, {"up": "image1"},
-            image_size=80, vague=True),
+            image_size=112, vague=True),
     Variant("metaworld_up", ("metaworld/reach-v3", "metaworld/push-v3", "metaworld/drawer-open-v3"),
             {"corner2": "up"}, {"up": "image1"}, image_size=64, robot_type="sawyer"),
     Variant("metaworld_cam_high_vague", ("metaworld/pick-place-v3", "metaworld/button-press-topdown-v3"),
