@@ -30,9 +30,9 @@ def test_unknown_task_is_reported_with_suggestion(app, tmp_path) -> None:
 
 
 def test_benchmark_without_expert_is_refused(app, tmp_path) -> None:
-    result = CliRunner().invoke(app, ["datagen", "libero", "--out", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    result = CliRunner().invoke(app, ["datagen", "robosuite", "--out", str(tmp_path / "d")], env={"COLUMNS": "300"})
     assert result.exit_code == 2
-    assert "no scripted expert for 'libero'; expected one of ['metaworld', 'so101']" in result.output
+    assert "no scripted expert for 'robosuite'; expected one of ['metaworld', 'so101', 'libero']" in result.output
 
 
 @pytest.mark.sim
@@ -51,3 +51,20 @@ def test_datagen_end_to_end(app, tmp_path, require_sim) -> None:
     assert info["total_episodes"] == 2 and info["features"]["observation.images.corner2"]["shape"] == [8, 8, 3]
     again = CliRunner().invoke(app, args, env={"COLUMNS": "300"})  # wide: the error box must not wrap
     assert again.exit_code == 2 and "already holds a dataset; choose a new --out" in again.output
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_datagen_libero_writes_the_libero_layout(app, tmp_path, require_sim) -> None:
+    require_sim("libero.libero")
+    pytest.importorskip("torch")
+    out = tmp_path / "libero"
+    args = ["datagen", "libero", "--suites", "libero_spatial/0", "--episodes", "1", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--image-size", "16", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "meta" / "info.json").read_text())
+    feats = info["features"]
+    assert info["total_episodes"] == 1 and info["fps"] == 20 and info["codebase_version"] == "v3.0"
+    for cam in ("agentview", "robot0_eye_in_hand"):
+        assert feats[f"observation.images.{cam}"]["shape"] == [16, 16, 3]
+    assert feats["observation.state"]["shape"] == [8] and feats["action"]["shape"] == [7]

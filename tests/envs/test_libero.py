@@ -44,3 +44,26 @@ def test_libero_observation_and_seed(require_sim) -> None:
         np.testing.assert_allclose(again["observation.state"], obs["observation.state"], atol=1e-6)
         _, _, term, trunc, info = env.step(np.zeros(7, np.float32))
         assert info == {"success": False} and not (term or trunc)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_libero_expert_solves_a_spatial_task_without_rendering(require_sim) -> None:
+    require_sim("libero.libero")
+    from smolvla.envs import make_env
+    from smolvla.envs.libero_expert import SimScene
+
+    with make_env("libero/libero_spatial/0", cameras=()) as env:
+        assert env.goal == [["on", "akita_black_bowl_1", "plate_1"]]
+        obs = env.reset(seed=0)
+        assert set(obs) == {"observation.state", "task"}  # no cameras: no images rendered
+        expert = env.scripted_expert()
+        expert.reset()
+        bowl = SimScene(env.robosuite_env).box("akita_black_bowl_1")
+        # the bowl's collision shape: about 11 cm across and 5 cm high, standing on the table
+        np.testing.assert_allclose(2 * bowl.half, [0.107, 0.107, 0.05], atol=0.01)
+        done, info = False, {}
+        while not done:
+            obs, _, term, trunc, info = env.step(expert.act(obs))
+            done = term or trunc
+        assert info["success"] and env.elapsed_steps < 150

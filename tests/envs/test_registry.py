@@ -39,6 +39,8 @@ def test_resolve_tasks() -> None:
     assert len(resolve_tasks("metaworld", "very_hard")) == 5
     assert resolve_tasks("metaworld", "reach-v3, metaworld/push-v3") == ["metaworld/reach-v3", "metaworld/push-v3"]
     assert resolve_tasks("libero", "libero_goal")[0] == "libero/libero_goal/0"
+    both = resolve_tasks("libero", "libero_spatial, libero_object,libero_object/3")  # sets, then a name once
+    assert len(both) == 20 and both[0] == "libero/libero_spatial/0" and both[-1] == "libero/libero_object/9"
     with pytest.raises(ValueError, match="unknown metaworld task 'reach-v2'; did you mean 'reach-v3'"):
         resolve_tasks("metaworld", "reach-v2")
     with pytest.raises(ValueError, match="unknown benchmark 'metaword'; did you mean 'metaworld'"):

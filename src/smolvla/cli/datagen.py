@@ -12,7 +12,7 @@ from smolvla.cli.choices import choice_option
 from smolvla.envs.so101_suite.layout import SPLITS
 
 # Benchmarks with scripted experts, and the task set `datagen` uses for each when --tasks is not given.
-EXPERT_BENCHMARKS = {"metaworld": "mt10", "so101": "all"}
+EXPERT_BENCHMARKS = {"metaworld": "mt10", "so101": "all", "libero": "libero_spatial"}
 # Benchmarks whose scenes come in named splits (in- and out-of-distribution placements, colours, lighting).
 SPLIT_BENCHMARKS = ("so101",)
 
@@ -23,13 +23,15 @@ def register(app: typer.Typer) -> None:
 
 
 def datagen(
-    benchmark: str = typer.Argument(..., help="metaworld | so101 (LIBERO has no scripted expert)"),
+    benchmark: str = typer.Argument(..., help="metaworld | so101 | libero"),
     out: Path = typer.Option(..., "--out", help="new LeRobot v3.0 dataset folder (must not hold a dataset)"),
     tasks: str | None = typer.Option(
         None,
         "--tasks",
-        help="Meta-World set (mt10, mt50, easy, medium, hard, very_hard) or comma-separated task names "
-        "[default: mt10 for metaworld, all (pick-place, stacking, sorting) for so101]; `smolvla tasks` lists them",
+        "--suites",
+        help="comma-separated task sets (Meta-World mt10, mt50, easy, ...; LIBERO suites libero_spatial, "
+        "libero_object, libero_goal, libero_10) and/or task names [default: mt10 for metaworld, all "
+        "(pick-place, stacking, sorting) for so101, libero_spatial for libero]; `smolvla tasks` lists them",
     ),
     episodes: int = typer.Option(50, "--episodes", min=1, help="successful episodes to keep per task"),
     image_size: int = typer.Option(64, "--image-size", min=8, help="square camera image size in pixels"),

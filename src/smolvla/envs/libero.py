@@ -7,7 +7,9 @@ datasets use). Action float32[7]: delta end-effector pose [dx, dy, dz, droll, dp
 (operational-space controller) and gripper in [-1, 1] (-1 open, +1 close). 20 control steps per second.
 
 `reset(seed)` restores the benchmark's fixed initial state number `seed % 50` (the official evaluation
-starts), then waits `settle_steps` no-op steps for objects to come to rest. There is no scripted expert.
+starts), then waits `settle_steps` no-op steps for objects to come to rest. `scripted_expert()` composes
+motion primitives from the task's BDDL goal (`libero_expert`). `cameras=()` skips rendering (observations
+then hold only the state): for measuring experts, where images are not needed.
 We render with our own fast renderer (no shadows/MSAA) instead of robosuite's camera observables, in the
 image orientation of LeRobot's LIBERO datasets.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from smolvla.envs.base import SimEnv, StepResult
+from smolvla.envs.base import Expert, SimEnv, StepResult
 from smolvla.envs.libero_tasks import LIBERO_SUITES, LIBERO_TASKS_PER_SUITE, MAX_EPISODE_STEPS
 from smolvla.envs.rendering import CameraRenderer, load_mujoco
 
@@ -63,8 +65,8 @@ class LiberoEnv(SimEnv):
                 f"{list(LIBERO_SUITES)}, got {task_name!r}"
             )
         bad = [c for c in cameras if c not in CAMERAS]
-        if bad or not cameras:
-            raise ValueError(f"LIBERO cameras must be a non-empty subset of {list(CAMERAS)}, got {list(cameras)}")
+        if bad:
+            raise ValueError(f"LIBERO cameras must be a subset of {list(CAMERAS)}, got {list(cameras)}")
         load_mujoco()
         from libero.libero import benchmark, get_libero_path
         from libero.libero.envs import OffScreenRenderEnv
@@ -97,9 +99,26 @@ class LiberoEnv(SimEnv):
         self._renderer: CameraRenderer | None = None
         self._raw: dict[str, Any] = {}
 
+    @property
+    def robosuite_env(self) -> Any:
+        """LIBERO's robosuite environment (privileged simulator state, for the scripted expert)."""
+        return self._env.env
+
+    @property
+    def goal(self) -> list:
+        """The task's BDDL goal as LIBERO parsed it, e.g. [["on", "akita_black_bowl_1", "plate_1"]]."""
+        return self._env.env.parsed_problem["goal_state"]
+
+    def scripted_expert(self) -> Expert:
+        from smolvla.envs.libero_expert import LiberoExpert
+
+        return LiberoExpert(self)
+
     def render(self) -> dict[str, np.ndarray]:
         """Current frames: camera name -> uint8[image_size, image_size, 3] (upright)."""
         sim = self._env.sim
+        if not self.cameras:
+            return {}
         if self._renderer is None:
             self._renderer = CameraRenderer(sim.model._model, self.image_size)
         # LeRobot's LIBERO datasets hold robosuite's bottom-up frames turned by 180 degrees, i.e. the upright

@@ -100,8 +100,9 @@ def _builder(benchmark: str) -> Callable[..., SimEnv]:
 
 
 def resolve_tasks(benchmark: str, spec: str) -> list[str]:
-    """Env names for a task spec: a Meta-World set ("mt10", "mt50", "easy", "medium", "hard", "very_hard"),
-    a LIBERO suite name, or a comma-separated list of task names (with or without the benchmark prefix)."""
+    """Env names for a task spec: a comma-separated list of task sets (a Meta-World set "mt10", "mt50",
+    "easy", "medium", "hard", "very_hard"; a LIBERO suite name) and task names (with or without the benchmark
+    prefix), in the order given, each name once."""
     if benchmark not in BENCHMARKS:
         raise _unknown(benchmark, list(BENCHMARKS), "benchmark")
     spec = spec.strip()
@@ -113,10 +114,14 @@ def resolve_tasks(benchmark: str, spec: str) -> list[str]:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
+        if part.lower() in sets:
+            out += [f"{benchmark}/{t}" for t in sets[part.lower()] if f"{benchmark}/{t}" not in out]
+            continue
         name = part if part.startswith(benchmark + "/") else f"{benchmark}/{part}"
         if name not in known:
             raise _unknown(part, [n.partition("/")[2] for n in known] + list(sets), f"{benchmark} task")
-        out.append(name)
+        if name not in out:
+            out.append(name)
     if not out:
         raise ValueError(f"empty task spec {spec!r} for {benchmark}")
     return out

@@ -1,0 +1,154 @@
+"""LIBERO scripted expert: the task's BDDL goal -> a primitive plan (`libero_plan`), executed by the motion
+primitives (`libero_primitives`) on privileged MuJoCo state read through `SimScene`.
+
+The expert only reads the simulator; it acts through the same 7-d OSC actions a policy sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from smolvla.envs.base import Expert
+from smolvla.envs.libero_plan import PrimitiveCall, plan_from_goal
+from smolvla.envs.libero_primitives import GRIP_OPEN, PRIMITIVE_FUNCTIONS, Box, Context, hold
+
+EEF_SITE = "gripper0_grip_site"
+FINGER_JOINT = "gripper0_finger_joint1"
+
+
+def rotation_vector(mat: np.ndarray) -> np.ndarray:
+    """float64[3, 3] rotation matrix -> rotation vector (axis * angle, angle in [0, pi])."""
+    cos = np.clip((np.trace(mat) - 1.0) / 2.0, -1.0, 1.0)
+    angle = float(np.arccos(cos))
+    if angle < 1e-9:
+        return np.zeros(3)
+    axis = np.array([mat[2, 1] - mat[1, 2], mat[0, 2] - mat[2, 0], mat[1, 0] - mat[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm < 1e-9:  # angle ~ pi: the axis is the dominant column of (R + I) / 2
+        sym = (mat + np.eye(3)) / 2.0
+        axis = sym[:, int(np.argmax(np.diag(sym)))]
+        norm = np.linalg.norm(axis)
+    return axis / norm * angle
+
+
+def yaw_matrix(yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+class SimScene:
+    """`libero_primitives.Scene` over a live LIBERO env (robosuite's `env.env`); poses in the world frame."""
+
+    def __init__(self, libero_env: Any) -> None:
+        import mujoco
+
+        self._mj = mujoco
+        self._env = libero_env
+        self.model = libero_env.sim.model._model
+        self.data = libero_env.sim.data._data
+        self._site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, EEF_SITE)
+        self._finger = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, FINGER_JOINT)
+        self._geoms: dict[int, np.ndarray] = {}
+        self.reference = self.data.site_xmat[self._site].reshape(3, 3).copy()
+
+    def set_reference(self) -> None:
+        """Take the hand's current orientation as the one `rotation_error` steers back to."""
+        self.reference = self.data.site_xmat[self._site].reshape(3, 3).copy()
+
+    def eef_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self._site].copy()
+
+    def finger_axis(self) -> np.ndarray:
+        axis = self.data.xaxis[self._finger].copy()
+        axis[2] = 0.0
+        return axis / np.linalg.norm(axis)
+
+    def rotation_error(self, yaw: float) -> np.ndarray:
+        current = self.data.site_xmat[self._site].reshape(3, 3)
+        return rotation_vector(yaw_matrix(yaw) @ self.reference @ current.T)
+
+    def is_object(self, name: str) -> bool:
+        return name in self._env.obj_body_id
+
+    def point(self, name: str) -> np.ndarray:
+        if self.is_object(name):
+            return self.data.xpos[self._env.obj_body_id[name]].copy()
+        site = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_SITE, name)
+        if site < 0:
+            raise ValueError(f"no object or region named {name!r} in this LIBERO scene")
+        return self.data.site_xpos[site].copy()
+
+    def _collision_geoms(self, body: int) -> np.ndarray:
+        if body not in self._geoms:
+            m = self.model
+            inside = [b for b in range(m.nbody) if b == body or _is_descendant(m, b, body)]
+            geoms = [
+                g for g in range(m.ngeom) if m.geom_bodyid[g] in inside and (m.geom_contype[g] or m.geom_conaffinity[g])
+            ]
+            self._geoms[body] = np.asarray(geoms, dtype=np.int64)
+        return self._geoms[body]
+
+    def box(self, name: str) -> Box:
+        if not self.is_object(name):
+            raise ValueError(f"{name!r} is not an object body of this LIBERO scene")
+        body = self._env.obj_body_id[name]
+        rot = self.data.xmat[body].reshape(3, 3)
+        origin = self.data.xpos[body]
+        lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+        for g in self._collision_geoms(body):
+            # geom_aabb: centre and half sizes in the geom's frame; corners -> the body frame
+            local = rot.T @ self.data.geom_xmat[g].reshape(3, 3)
+            centre = rot.T @ (self.data.geom_xpos[g] - origin) + local @ self.model.geom_aabb[g, :3]
+            extent = np.abs(local) @ self.model.geom_aabb[g, 3:]
+            lo, hi = np.minimum(lo, centre - extent), np.maximum(hi, centre + extent)
+        centre_local = (lo + hi) / 2.0
+        centre = origin + rot @ centre_local
+        half = (hi - lo) / 2.0
+        # the vertical extent in the world frame (objects stand upright, up to small tilts)
+        half_z = float(np.abs(rot[2]) @ half)
+        return Box(
+            center=centre, half=np.array([half[0], half[1], half_z]), yaw=float(np.arctan2(rot[1, 0], rot[0, 0]))
+        )
+
+
+def _is_descendant(model: Any, body: int, ancestor: int) -> bool:
+    while body > 0:
+        body = int(model.body_parentid[body])
+        if body == ancestor:
+            return True
+    return False
+
+
+class LiberoExpert(Expert):
+    """Runs the primitive plan of the env's goal; after the plan it holds still with the hand open."""
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+        self.plan: list[PrimitiveCall] = plan_from_goal(env.goal)
+        self._actions: Iterator[np.ndarray] | None = None
+        self._ctx = Context()
+        self._scene: SimScene | None = None
+
+    def reset(self) -> None:
+        self._scene = SimScene(self._env.robosuite_env)
+        self._ctx = Context()
+        self._actions = self._run()
+
+    def _run(self) -> Iterator[np.ndarray]:
+        for call in self.plan:
+            fn = PRIMITIVE_FUNCTIONS.get(call.name)
+            if fn is None:
+                raise NotImplementedError(f"{self._env.name}: primitive {call.name!r} is not implemented yet")
+            args = (call.obj,) if call.target is None else (call.obj, call.target)
+            yield from fn(self._scene, self._ctx, *args)
+        self._ctx.gripper = GRIP_OPEN
+        while True:
+            yield from hold(self._scene, self._ctx, 1)
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        if self._actions is None:
+            raise RuntimeError("LiberoExpert: call reset() after env.reset() before act()")
+        return next(self._actions)
