@@ -61,6 +61,9 @@ def datagen(
         )
     if benchmark in SPLIT_BENCHMARKS:
         split = split or "id"
+    if benchmark == "libero":
+        # Scenes drawn from the tasks' BDDL regions: the 50 official initial states stay for evaluation.
+        split = "sampled"
     names = resolve_tasks(benchmark, tasks or EXPERT_BENCHMARKS[benchmark])
     cfg = DatagenConfig(
         env_names=tuple(names),

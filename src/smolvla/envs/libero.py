@@ -7,9 +7,11 @@ datasets use). Action float32[7]: delta end-effector pose [dx, dy, dz, droll, dp
 (operational-space controller) and gripper in [-1, 1] (-1 open, +1 close). 20 control steps per second.
 
 `reset(seed)` restores the benchmark's fixed initial state number `seed % 50` (the official evaluation
-starts), then waits `settle_steps` no-op steps for objects to come to rest. `scripted_expert()` composes
-motion primitives from the task's BDDL goal (`libero_expert`). `cameras=()` skips rendering (observations
-then hold only the state): for measuring experts, where images are not needed.
+starts; `split="official"`, the default), or with `split="sampled"` draws a fresh scene from the task's BDDL
+placement regions with LIBERO's own sampler, seeded (what `smolvla datagen libero` records, so demonstrations
+never start where evaluations do); then it waits `settle_steps` no-op steps for objects to come to rest.
+`scripted_expert()` composes motion primitives from the task's BDDL goal (`libero_expert`). `cameras=()`
+skips rendering (observations then hold only the state): for measuring experts, where images are not needed.
 We render with our own fast renderer (no shadows/MSAA) instead of robosuite's camera observables, in the
 image orientation of LeRobot's LIBERO datasets.
 """
@@ -30,6 +32,8 @@ FPS = 20
 STATE_DIM = 8
 ACTION_DIM = 7
 SETTLE_STEPS = 10
+# Where episodes start: the benchmark's 50 fixed initial states per task, or scenes sampled from the BDDL regions.
+SPLITS = ("official", "sampled")
 # No-op used while objects settle after a reset: hold the pose, keep the gripper open.
 _IDLE_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
 
@@ -57,6 +61,7 @@ class LiberoEnv(SimEnv):
         cameras: tuple[str, ...] = CAMERAS,
         max_episode_steps: int | None = None,
         settle_steps: int = SETTLE_STEPS,
+        split: str = "official",
     ) -> None:
         suite_name, _, index = task_name.partition("/")
         if suite_name not in LIBERO_SUITES or not index.isdigit() or int(index) >= LIBERO_TASKS_PER_SUITE:
@@ -64,6 +69,9 @@ class LiberoEnv(SimEnv):
                 f"LIBERO task must be '<suite>/<0..{LIBERO_TASKS_PER_SUITE - 1}>' with suite in "
                 f"{list(LIBERO_SUITES)}, got {task_name!r}"
             )
+        if split not in SPLITS:
+            raise ValueError(f"LIBERO split must be one of {list(SPLITS)}, got {split!r}")
+        self.split = split
         bad = [c for c in cameras if c not in CAMERAS]
         if bad:
             raise ValueError(f"LIBERO cameras must be a subset of {list(CAMERAS)}, got {list(cameras)}")
@@ -141,7 +149,10 @@ class LiberoEnv(SimEnv):
             # The gripper integrates its open/close command across steps; a hard reset rebuilds it at zero,
             # ours keeps the model, so zero it here or the previous episode leaks into this one.
             robot.gripper.current_action = np.zeros(robot.gripper.dof)
-        raw = self._env.set_init_state(self._init_states[index])
+        if self.split == "official":
+            raw = self._env.set_init_state(self._init_states[index])
+        else:  # reset() above already placed the objects with LIBERO's sampler (seeded by env.seed)
+            raw = self._env.env._get_observations(force_update=True)
         for _ in range(self.settle_steps):
             raw, _, _, _ = self._env.step(_IDLE_ACTION)
         return self._observe(raw)
