@@ -12,7 +12,7 @@ from export_helpers import wire_batch
 from typer.testing import CliRunner
 
 from smolvla.cli.main import app
-from smolvla.deploy.manifest import DENOISE_ONNX, PREFIX_ONNX, RuntimeSpec
+from smolvla.deploy.manifest import DENOISE_ONNX, GUIDE_ONNX, PREFIX_ONNX, RuntimeSpec
 from smolvla.deploy.onnx_policy import OnnxPolicy
 from smolvla.export.calibration import dataset_samples
 from smolvla.export.exporter import export_policy
@@ -72,6 +72,7 @@ def test_cli_export_fp32_writes_a_servable_dir(checkpoint, tmp_path) -> None:
         "config.json",
         DENOISE_ONNX,
         "export.json",
+        GUIDE_ONNX,
         PREFIX_ONNX,
         "stats.safetensors",
         "tokenizer.json",

@@ -38,15 +38,23 @@ SERVE_WITHOUT_TORCH = textwrap.dedent(
         ws = await connect(f"ws://127.0.0.1:{server.port}", proxy=None, open_timeout=5)
         hello = Hello(camera_keys=(CAM,), image_shapes={CAM: (32, 40, 3)}, state_dim=4, action_dim=3, task="reach")
         await ws.send(pack(hello.to_wire()))
-        assert isinstance(parse(unpack(await ws.recv()), SERVER_TO_CLIENT), Welcome)
+        welcome = parse(unpack(await ws.recv()), SERVER_TO_CLIENT)
+        assert isinstance(welcome, Welcome) and welcome.features == ("rtc",), welcome
         obs = Observation(obs_id=1, episode=0, timestep=0, must_go=True, task="reach", sent_at=time.monotonic(),
                           images={CAM: np.zeros((32, 40, 3), np.uint8)}, state=np.zeros(4, np.float32))
         await ws.send(pack(obs.to_wire()))
         reply = parse(unpack(await asyncio.wait_for(ws.recv(), 30)), SERVER_TO_CLIENT)
+        assert isinstance(reply, Actions), reply
+        # Real-time chunking through guide.onnx, still without torch.
+        rtc = Observation(obs_id=2, episode=0, timestep=5, must_go=True, task="reach", sent_at=time.monotonic(),
+                          images={CAM: np.zeros((32, 40, 3), np.uint8)}, state=np.ones(4, np.float32),
+                          prefix=reply.actions[5:], inference_delay=2)
+        await ws.send(pack(rtc.to_wire()))
+        guided = parse(unpack(await asyncio.wait_for(ws.recv(), 30)), SERVER_TO_CLIENT)
         await ws.close()
         await server.stop()
-        assert isinstance(reply, Actions), reply
-        assert reply.actions.shape == (10, 3) and np.isfinite(reply.actions).all()
+        assert isinstance(guided, Actions), guided
+        assert reply.actions.shape == guided.actions.shape == (10, 3) and np.isfinite(guided.actions).all()
         assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules if sys.modules[m] is not None)
         print("served", reply.actions.shape)
 

@@ -21,9 +21,10 @@ def export(
     ),
     calibration_frames: int = typer.Option(32, help="Frames drawn evenly from --calibration."),
     tokenizer: Path | None = typer.Option(None, exists=True, help="LeRobot checkpoints only: tokenizer.json."),
+    rtc: bool = typer.Option(True, help="Write guide.onnx for real-time chunking (float32, a second expert copy)."),
 ) -> None:
-    """Export CHECKPOINT to ONNX (prefix.onnx, denoise.onnx, export.json, stats, tokenizer); serve the result
-    with `smolvla serve --engine onnx --checkpoint DIR`."""
+    """Export CHECKPOINT to ONNX (prefix.onnx, denoise.onnx, guide.onnx, export.json, stats, tokenizer); serve
+    the result with `smolvla serve --engine onnx --checkpoint DIR`."""
     from smolvla.export.exporter import export_policy
     from smolvla.policy.policy import SmolVLAPolicy
 
@@ -35,7 +36,14 @@ def export(
         from smolvla.export.calibration import dataset_samples
 
         samples = dataset_samples(calibration, policy.config.camera_keys, calibration_frames)
-    path = export_policy(policy, out, precision=quantize, calibration=samples, source=checkpoint.name)  # type: ignore[arg-type]
+    path = export_policy(
+        policy,
+        out,
+        precision=quantize,  # type: ignore[arg-type]
+        calibration=samples,
+        source=checkpoint.name,
+        rtc=rtc,
+    )
     sizes = {f.name: f.stat().st_size for f in sorted(path.iterdir())}
     typer.echo(json.dumps({"out": str(path), "precision": quantize, "bytes": sizes}))
 

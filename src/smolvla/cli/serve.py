@@ -52,19 +52,19 @@ def serve(
 ) -> None:
     """Serve the policy in CHECKPOINT to robot clients (websockets + msgpack, see docs/protocol.md).
 
-    Clients whose aggregation is "rtc" get real-time chunking (torch engine only) with --rtc-* settings."""
+    Clients whose aggregation is "rtc" get real-time chunking with --rtc-* settings (the onnx engine: an export
+    with guide.onnx, which `smolvla export` writes unless --no-rtc)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from smolvla.deploy.rtc import RTCConfig
     from smolvla.serve.server import PolicyServer, ServerConfig
 
+    try:
+        rtc = RTCConfig(schedule=rtc_schedule, max_guidance_weight=rtc_max_weight)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--rtc-max-weight") from err
     if engine == "onnx":
-        runner = onnx_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk)
+        runner = onnx_runner(checkpoint, threads=threads, device=device, actions_per_chunk=actions_per_chunk, rtc=rtc)
     else:
-        from smolvla.policy.rtc import RTCConfig
-
-        try:
-            rtc = RTCConfig(schedule=rtc_schedule, max_guidance_weight=rtc_max_weight)  # type: ignore[arg-type]
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--rtc-max-weight") from err
         runner = torch_runner(
             checkpoint,
             threads=threads,
@@ -100,7 +100,7 @@ def torch_runner(
     rtc=None,
 ):
     """The torch policy in `checkpoint` (ours or LeRobot's) behind a `PolicyRunner`, in `precision`; `rtc`: the
-    real-time chunking settings (`smolvla.policy.rtc.RTCConfig`, default when None)."""
+    real-time chunking settings (`smolvla.deploy.rtc.RTCConfig`, default when None)."""
     import torch
 
     from smolvla.policy.policy import SmolVLAPolicy
@@ -116,15 +116,17 @@ def torch_runner(
     return PolicyRunner(policy, actions_per_chunk=actions_per_chunk, description=name, rtc=rtc)
 
 
-def onnx_runner(checkpoint: Path, *, threads: int | None, device: str, actions_per_chunk: int | None):
-    """The exported policy in `checkpoint` on ONNX Runtime (CPU), imported without torch."""
+def onnx_runner(checkpoint: Path, *, threads: int | None, device: str, actions_per_chunk: int | None, rtc=None):
+    """The exported policy in `checkpoint` on ONNX Runtime (CPU), imported without torch; `rtc`: as
+    `torch_runner`'s (used when the export has guide.onnx)."""
     from smolvla.deploy.onnx_policy import OnnxPolicy
     from smolvla.serve.array_runner import ArrayRunner
 
     if device != "cpu":
         raise typer.BadParameter(f"the onnx engine runs on the CPU, got --device {device}", param_hint="--device")
     policy = OnnxPolicy(checkpoint, threads=threads)
-    return ArrayRunner(policy, actions_per_chunk=actions_per_chunk, description=f"OnnxPolicy({checkpoint.name})")
+    name = f"OnnxPolicy({checkpoint.name})"
+    return ArrayRunner(policy, actions_per_chunk=actions_per_chunk, description=name, rtc=rtc)
 
 
 def client(

@@ -5,6 +5,9 @@ exporter (`smolvla.export`, torch) and the torch-free runtime (`smolvla.deploy.o
       export.json        RuntimeSpec below: everything the runtime needs, no torch config classes
       prefix.onnx        images, image_masks, lang_tokens, lang_masks, state -> the expert context
       denoise.onnx       x_t, time, the expert context -> velocity (one Euler step)
+      guide.onnx         optional (real-time chunking): x_t, time, target, weights, the expert context ->
+                         velocity, guidance (one step and RTC's vector-Jacobian product; batch 1, float32
+                         at every precision; see smolvla.export.guide_graph)
       stats.safetensors  "<feature>.<stat>" float32[D] (mean/std of observation.state and action)
       tokenizer.json     the policy's task tokenizer
       config.json        the source policy's config (for people; the runtime reads export.json)
@@ -29,6 +32,7 @@ from smolvla import configio
 EXPORT_JSON = "export.json"
 PREFIX_ONNX = "prefix.onnx"
 DENOISE_ONNX = "denoise.onnx"
+GUIDE_ONNX = "guide.onnx"
 STATS_FILE = "stats.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "config.json"
@@ -38,6 +42,8 @@ FORMAT_VERSION = 1
 PREFIX_INPUTS = ("images", "image_masks", "lang_tokens", "lang_masks", "state")
 DENOISE_STEP_INPUTS = ("x_t", "time")
 VELOCITY = "velocity"
+GUIDE_STEP_INPUTS = ("x_t", "time", "target", "weights")
+GUIDANCE = "guidance"
 _CONTEXT_TAIL = ("self_cos", "self_sin", "cross_cos", "cross_sin", "self_mask", "cross_mask")
 
 # fp32: as exported; int8-dynamic: weights int8, activations quantised per call (onnxruntime

@@ -1,5 +1,6 @@
 """A torch-free SmolVLA policy on ONNX Runtime: numpy preprocessing, the prefix graph once per chunk, the
-denoising graph `num_steps` times (Euler, t = 1 noise -> t = 0), numpy unnormalisation.
+denoising graph `num_steps` times (Euler, t = 1 noise -> t = 0), numpy unnormalisation. With real-time
+chunking (an export with guide.onnx), guided elements take guide.onnx's velocity and guidance instead.
 
 Reads a directory written by `smolvla export` (layout in `smolvla.deploy.manifest`). Needs numpy,
 onnxruntime, tokenizers and safetensors only (the `onnx-serve` extra), so it runs where torch is absent.
@@ -16,6 +17,9 @@ from safetensors.numpy import load_file
 
 from smolvla.deploy.manifest import (
     DENOISE_ONNX,
+    GUIDANCE,
+    GUIDE_ONNX,
+    GUIDE_STEP_INPUTS,
     PREFIX_ONNX,
     STATS_FILE,
     TOKENIZER_FILE,
@@ -30,6 +34,7 @@ from smolvla.deploy.preprocess import (
     resize_with_pad,
     unnormalize,
 )
+from smolvla.deploy.rtc import PrefixArrays, guided_euler
 from smolvla.task_tokens import ArrayTaskTokenizer
 from smolvla.types import ACTION, OBS_STATE
 
@@ -65,8 +70,15 @@ class OnnxPolicy:
         providers = ["CPUExecutionProvider"]
         self._prefix = ort.InferenceSession(str(directory / PREFIX_ONNX), options, providers=providers)
         self._denoise = ort.InferenceSession(str(directory / DENOISE_ONNX), options, providers=providers)
+        guide = directory / GUIDE_ONNX
+        self._guide = ort.InferenceSession(str(guide), options, providers=providers) if guide.is_file() else None
         self._context = context_names(cfg.expert_layers)
         log.info("loaded %s (%s) from %s", cfg.source, cfg.precision, directory)
+
+    @property
+    def supports_rtc(self) -> bool:
+        """Real-time chunking needs guide.onnx (exported unless `export_policy(..., rtc=False)`)."""
+        return self._guide is not None
 
     def check_task(self, task: str) -> None:
         """Raise ValueError (saying why) if `task` does not fit the token budget."""
@@ -74,15 +86,22 @@ class OnnxPolicy:
 
     # ------------------------------------------------------------------------------------------ inference
     def predict(
-        self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str], noise: np.ndarray | None = None
+        self,
+        images: dict[str, np.ndarray],
+        state: np.ndarray,
+        tasks: list[str],
+        noise: np.ndarray | None = None,
+        rtc: PrefixArrays | None = None,
     ) -> np.ndarray:
         """images uint8[B, H, W, 3] per camera key, state float32[B, state_dim] raw, B task strings
         -> float32[B, chunk_size, action_dim] raw actions.
 
         noise: optional float32[B, chunk_size, max_action_dim], the t = 1 start of the flow.
+        rtc: real-time chunking inputs (prefix float32[B, chunk_size, action_dim] raw, weights); needs
+            `supports_rtc`.
         """
         inputs = self.model_inputs(images, state, tasks)
-        chunk = self.sample(inputs, noise)[..., : self.config.action_dim]
+        chunk = self.sample(inputs, noise, rtc)[..., : self.config.action_dim]
         return self._out(chunk)
 
     def model_inputs(self, images: dict[str, np.ndarray], state: np.ndarray, tasks: list[str]) -> dict[str, np.ndarray]:
@@ -120,7 +139,9 @@ class OnnxPolicy:
             "state": pad_last_dim(norm_state, cfg.max_state_dim),
         }
 
-    def sample(self, inputs: dict[str, np.ndarray], noise: np.ndarray | None = None) -> np.ndarray:
+    def sample(
+        self, inputs: dict[str, np.ndarray], noise: np.ndarray | None = None, rtc: PrefixArrays | None = None
+    ) -> np.ndarray:
         """Prefix once, then Euler from t = 1 to 0: -> float32[B, chunk_size, max_action_dim], normalised."""
         cfg = self.config
         b = inputs["state"].shape[0]
@@ -130,6 +151,8 @@ class OnnxPolicy:
         elif tuple(noise.shape) != shape:
             raise ValueError(f"noise must be float32{list(shape)}, got {list(noise.shape)}")
         context = self.context(inputs)
+        if rtc is not None:
+            return self._sample_rtc(noise, context, rtc)
         dt = np.float32(-1.0 / cfg.num_steps)
         x = noise.astype(np.float32)
         for t in euler_times(cfg.num_steps):
@@ -143,6 +166,40 @@ class OnnxPolicy:
     def velocity(self, x_t: np.ndarray, time: np.ndarray, context: dict[str, np.ndarray]) -> np.ndarray:
         """The denoising graph: x_t float32[B, S, A], time float32[B] -> velocity float32[B, S, A]."""
         return self._denoise.run([VELOCITY], {"x_t": x_t, "time": time, **context})[0]
+
+    def _sample_rtc(self, noise: np.ndarray, context: dict[str, np.ndarray], rtc: PrefixArrays) -> np.ndarray:
+        """Guided Euler (smolvla.deploy.rtc.guided_euler) against the prefix in model units."""
+        cfg = self.config
+        if self._guide is None:
+            raise ValueError(f"{self.directory} has no {GUIDE_ONNX}: export it with RTC to serve real-time chunking")
+        want = (noise.shape[0], cfg.chunk_size, cfg.action_dim)
+        if tuple(rtc.prefix.shape) != want or tuple(rtc.weights.shape) != want[:2]:
+            raise ValueError(f"RTC prefix must be float32{list(want)}, got {list(rtc.prefix.shape)}")
+        # The policy's action input chain (normalise, zero-pad to max_action_dim), as the torch RTCGuide uses.
+        target = rtc.prefix.astype(np.float32)
+        if cfg.action_norm == "mean_std":
+            target = normalize(target, *self._stats[ACTION], cfg.norm_eps)
+        target = pad_last_dim(target, cfg.max_action_dim)
+        weights = rtc.model_weights(cfg.max_action_dim)
+        guide_names = [VELOCITY, GUIDANCE]
+
+        def velocity(rows: list[int], x: np.ndarray, t: np.ndarray) -> np.ndarray:
+            return self.velocity(x, t, {k: v[rows] for k, v in context.items()})
+
+        def guide(row: int, x: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+            one = {k: v[row : row + 1] for k, v in context.items()}  # guide.onnx is traced at batch 1
+            feeds = dict(zip(GUIDE_STEP_INPUTS, (x, t, y, w), strict=True))
+            return tuple(self._guide.run(guide_names, {**feeds, **one}))
+
+        return guided_euler(
+            velocity,
+            guide,
+            noise,
+            euler_times(cfg.num_steps),
+            target,
+            weights,
+            rtc.max_guidance_weight,
+        )
 
     def _out(self, chunk: np.ndarray) -> np.ndarray:
         if self.config.action_norm == "mean_std":

@@ -24,6 +24,7 @@ from smolvla.deploy.manifest import (
     RuntimeSpec,
 )
 from smolvla.export.graphs import export_graphs
+from smolvla.export.guide_graph import export_guide
 from smolvla.export.quantize import quantize_dir
 from smolvla.policy.atomic_dir import atomic_dir
 from smolvla.policy.policy import SmolVLAPolicy
@@ -68,9 +69,13 @@ def export_policy(
     precision: Precision = "fp32",
     calibration: Iterable[Sample] | None = None,
     source: str = "policy",
+    rtc: bool = True,
 ) -> Path:
     """Write the ONNX graphs (quantised as `precision` asks), export.json, stats, tokenizer and config to
-    `out`; every graph passes onnx.checker. int8-static needs `calibration` samples (dataset frames)."""
+    `out`; every graph passes onnx.checker. int8-static needs `calibration` samples (dataset frames).
+
+    rtc: also write guide.onnx (float32 whatever `precision`: real-time chunking's guided step; it holds a
+    second copy of the expert's weights, so `rtc=False` saves that much disk where RTC is not wanted)."""
     if policy.tokenizer is None:
         raise ValueError("the policy has no tokenizer: an exported policy must tokenise task strings itself")
     if precision == "int8-static" and calibration is None:
@@ -86,6 +91,8 @@ def export_policy(
         save_file({k: v.contiguous() for k, v in policy.stats.to_flat().items()}, str(tmp / STATS_FILE))
         (tmp / TOKENIZER_FILE).write_text(policy.tokenizer.to_json())
         export_graphs(policy.model, policy.config.num_cameras, tmp)
+        if rtc:
+            export_guide(policy.model, policy.config.num_cameras, tmp)
         if precision != "fp32":
             quantize_dir(tmp, precision, list(calibration) if calibration is not None else None)
         check_graphs(tmp)
@@ -94,10 +101,11 @@ def export_policy(
 
 
 def check_graphs(directory: Path) -> None:
-    """onnx.checker on both graphs (by path: the full-size graphs are over protobuf's 2 GB in-memory limit)."""
+    """onnx.checker on every graph (by path: the full-size graphs are over protobuf's 2 GB in-memory limit)."""
     import onnx
 
-    from smolvla.deploy.manifest import DENOISE_ONNX, PREFIX_ONNX
+    from smolvla.deploy.manifest import DENOISE_ONNX, GUIDE_ONNX, PREFIX_ONNX
 
-    for name in (PREFIX_ONNX, DENOISE_ONNX):
-        onnx.checker.check_model(str(directory / name))
+    for name in (PREFIX_ONNX, DENOISE_ONNX, GUIDE_ONNX):
+        if name != GUIDE_ONNX or (directory / name).is_file():
+            onnx.checker.check_model(str(directory / name))

@@ -26,77 +26,18 @@ Dimension legend: B batch, S chunk length, A max_action_dim (model units), D act
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+# The settings, schedules and weights are numpy and shared with the torch-free runtime (smolvla.deploy.rtc).
+from smolvla.deploy.rtc import SCHEDULES, PrefixArrays, RTCConfig, Schedule, guidance_weight, prefix_weights
 from smolvla.model.flow import euler_times
 
-Schedule = Literal["exp", "linear", "ones", "zeros"]
-SCHEDULES: tuple[str, ...] = ("exp", "linear", "ones", "zeros")
-
-
-@dataclass(frozen=True)
-class RTCConfig:
-    """The operator's RTC settings (the client sends only its prefix and inference delay).
-
-    schedule: how prefix weights fall from 1 (at the delay) to 0 (at the execution horizon): "exp" (the
-        paper's), "linear", "ones" (1 up to the horizon), "zeros" (1 for the first `delay` actions only).
-    max_guidance_weight: beta, the cap on the guidance weight (which diverges at t = 1); 0 disables RTC.
-        The first Euler step moves the estimate by beta / num_steps times its distance to the prefix, so
-        beta above num_steps overshoots (measured on the tiny policy: beta 5 and 10 land within 5% of the
-        prefix with 4 steps, beta 100 ends further away than beta 1).
-    execution_horizon: guide at most this many leading actions; None guides the whole prefix sent.
-    """
-
-    schedule: Schedule = "exp"
-    max_guidance_weight: float = 5.0
-    execution_horizon: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"RTC schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
-        if not (math.isfinite(self.max_guidance_weight) and self.max_guidance_weight >= 0):
-            raise ValueError(f"RTC max_guidance_weight must be finite and >= 0, got {self.max_guidance_weight}")
-        if self.execution_horizon is not None and self.execution_horizon < 1:
-            raise ValueError(f"RTC execution_horizon must be >= 1 or None, got {self.execution_horizon}")
-
-
-def prefix_weights(delay: int, horizon: int, total: int, schedule: Schedule) -> np.ndarray:
-    """float32[total] guidance weights: 1 before `delay`, `schedule` from `delay` to `horizon`, 0 after.
-
-    `delay` is clipped to `horizon` (a delay longer than the prefix guides the whole prefix fully).
-    The decaying part excludes both ends: linear weights for positions delay..horizon-1 are
-    (horizon - i) / (horizon - delay + 1); "exp" maps each linear weight c to c * (e^c - 1) / (e - 1).
-    """
-    if delay < 0 or horizon < 0 or total < 0:
-        raise ValueError(f"need delay, horizon, total >= 0; got {delay}, {horizon}, {total}")
-    horizon = min(horizon, total)
-    delay = min(delay, horizon)
-    w = np.zeros(total, np.float64)
-    w[:delay] = 1.0
-    if schedule == "ones":
-        w[:horizon] = 1.0
-    elif schedule in ("linear", "exp"):
-        i = np.arange(delay, horizon)
-        c = (horizon - i) / (horizon - delay + 1)
-        w[delay:horizon] = c if schedule == "linear" else c * np.expm1(c) / (math.e - 1)
-    elif schedule != "zeros":
-        raise ValueError(f"RTC schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
-    return w.astype(np.float32)
-
-
-def guidance_weight(t: float, beta: float) -> float:
-    """min(beta, (t^2 + (1 - t)^2) / (t (1 - t))) at flow time t (t = 1 noise): the paper's
-    (1 - tau) / (tau r^2) with tau = 1 - t, capped where it diverges (t -> 0 or 1)."""
-    if t <= 0.0 or t >= 1.0:
-        return beta
-    return min(beta, (t * t + (1 - t) ** 2) / (t * (1 - t)))
+__all__ = ["SCHEDULES", "RTCConfig", "RTCGuide", "Schedule", "guidance_weight", "prefix_weights"]
 
 
 @dataclass(frozen=True)
@@ -113,25 +54,9 @@ class RTCGuide:
         cls, prefixes: Sequence[np.ndarray | None], delays: Sequence[int], chunk_size: int, config: RTCConfig
     ) -> RTCGuide:
         """From per-element prefixes float32[n_i, D] (raw units, n_i <= chunk_size; None: no guidance) and
-        inference delays in timesteps."""
-        if len(prefixes) != len(delays):
-            raise ValueError(f"{len(prefixes)} prefixes but {len(delays)} delays")
-        dims = {p.shape[1] for p in prefixes if p is not None}
-        if len(dims) != 1:
-            raise ValueError(f"RTC needs prefixes float32[n, action_dim] of one action_dim, got dims {sorted(dims)}")
-        dim = dims.pop()
-        prefix = np.zeros((len(prefixes), chunk_size, dim), np.float32)
-        weights = np.zeros((len(prefixes), chunk_size), np.float32)
-        for i, (p, d) in enumerate(zip(prefixes, delays, strict=True)):
-            if p is None:
-                continue
-            if p.ndim != 2 or p.shape[0] > chunk_size or not np.isfinite(p).all():
-                raise ValueError(f"prefix {i} must be finite float32[<= {chunk_size}, {dim}], got {list(p.shape)}")
-            n = p.shape[0]
-            prefix[i, :n] = p
-            horizon = n if config.execution_horizon is None else min(n, config.execution_horizon)
-            weights[i] = prefix_weights(int(d), horizon, chunk_size, config.schedule)
-        return cls(torch.from_numpy(prefix), torch.from_numpy(weights), float(config.max_guidance_weight))
+        inference delays in timesteps (checked and weighted by `PrefixArrays.build`)."""
+        arrays = PrefixArrays.build(prefixes, delays, chunk_size, config)
+        return cls(torch.from_numpy(arrays.prefix), torch.from_numpy(arrays.weights), arrays.max_guidance_weight)
 
     def sample(
         self,
