@@ -12,12 +12,18 @@ ROBOT_SIDE = [
     "smolvla.serve.action_queue",
     "smolvla.serve.robot",
     "smolvla.serve.client",
+    "smolvla.serve.client_types",
+    "smolvla.serve.client_observe",
+    "smolvla.serve.connection",
     "smolvla.serve.sim_robot",
     # The server shell is torch-free too; only smolvla.serve.runner touches torch.
     "smolvla.serve.spec",
     "smolvla.serve.session",
     "smolvla.serve.lockstep",
     "smolvla.serve.server",
+    # The ONNX engine's runner and runtime (RTC included) serve without torch as well.
+    "smolvla.serve.array_runner",
+    "smolvla.deploy.rtc",
 ]
 
 
