@@ -56,19 +56,23 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_loss_curve(metrics_path: Path, png_path: Path) -> Path:
-    """Plot training loss (and eval metrics, if any) against step into `png_path`."""
+def plot_loss_curve(metrics_path: Path | dict[str, Path], png_path: Path) -> Path:
+    """Plot training loss against step into `png_path`: one run, or several as {label: metrics path} on
+    shared axes (e.g. a fine-tune and its from-scratch ablation)."""
     import matplotlib
 
     matplotlib.use("Agg")  # headless: training machines have no display
     import matplotlib.pyplot as plt
 
-    records = read_metrics(metrics_path)
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r and math.isfinite(r["loss"])]
-    if not train:
-        raise ValueError(f"no finite 'loss' records in {metrics_path} to plot")
+    runs = metrics_path if isinstance(metrics_path, dict) else {"train loss": metrics_path}
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(*zip(*train, strict=True), label="train loss")
+    for label, path in runs.items():
+        records = read_metrics(path)
+        train = [(r["step"], r["loss"]) for r in records if "loss" in r and math.isfinite(r["loss"])]
+        if not train:
+            plt.close(fig)
+            raise ValueError(f"no finite 'loss' records in {path} to plot")
+        ax.plot(*zip(*train, strict=True), label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("flow-matching loss")
     ax.set_yscale("log")
