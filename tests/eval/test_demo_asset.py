@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from smolvla.model.config import get_config
 from smolvla.policy.checkpoint import load_policy
 
@@ -19,3 +21,20 @@ def test_asset_matches_demo_preset_and_size_limit() -> None:
     assert policy.config.model == get_config("demo")
     assert policy.config.camera_keys == ("observation.images.corner2",)
     assert (policy.config.state_dim, policy.config.action_dim) == (4, 4)
+
+
+SO101_ASSET = ASSET.parent / "so101_policy"
+
+
+@pytest.mark.skipif(not SO101_ASSET.is_dir(), reason="no SO-101 policy committed yet (scripts/finetune_so101.sh)")
+def test_so101_asset_is_the_suites_multitask_policy_and_small_enough() -> None:
+    """Once committed (`smolvla demo --benchmark so101` plays it), the asset must fit the suite and the budget."""
+    size = sum(f.stat().st_size for f in SO101_ASSET.iterdir())
+    assert size < 25 * 2**20, f"SO-101 asset is {size / 2**20:.1f} MiB, over the 25 MiB budget"
+    policy = load_policy(SO101_ASSET)
+    assert policy.config.camera_keys == ("observation.images.top", "observation.images.wrist")
+    assert (policy.config.state_dim, policy.config.action_dim) == (6, 6)
+    from smolvla.envs.so101_suite.tasks import TASKS
+
+    for spec in TASKS.values():  # every task's instruction fits its token budget (else the tokenizer raises)
+        policy.tokenizer([spec.instruction(list(spec.cube_colours))])

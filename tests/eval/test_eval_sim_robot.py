@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from eval_helpers import LineEnv
+from eval_helpers import CrispLineEnv, LineEnv
 
 from smolvla.serve.robot import Robot
 from smolvla.serve.sim_robot import SimRobot, default_hold, displacement_hold, repeat_hold
@@ -20,6 +20,17 @@ def test_is_a_robot_and_steps_the_env():
     robot.send_action(np.array([0.2], np.float32))
     assert robot.get_observation()["observation.state"][0] == pytest.approx(0.3)
     assert robot.steps == 1 and not robot.done and len(robot.frames) == 2
+
+
+def test_recorded_frames_are_the_envs_own_video_when_it_has_one():
+    robot = SimRobot(CrispLineEnv(image_size=8), record=True)
+    robot.reset(seed=0)
+    robot.send_action(np.array([0.5], np.float32))
+    assert [f.shape for f in robot.frames] == [(32, 64, 3)] * 2  # not the 8 px camera the policy sees
+    assert [int(f[0, 0, 0]) for f in robot.frames] == [0, 127]  # the state at reset, then after the step
+    plain = SimRobot(LineEnv(image_size=8), record=True)
+    plain.reset(seed=0)
+    assert [f.shape for f in plain.frames] == [(8, 8, 3)]  # no own rendering: the policy's camera
 
 
 def test_hold_steps_the_env_with_the_hold_of_the_last_action():

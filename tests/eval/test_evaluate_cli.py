@@ -17,6 +17,8 @@ from smolvla.cli.evaluate import parse_host_port
 from smolvla.cli.main import app
 from smolvla.envs.metaworld_tasks import MT10
 from smolvla.envs.registry import HELD_OUT_SEED
+from smolvla.model.config import get_config
+from smolvla.policy.config import PolicyConfig
 
 runner = CliRunner()
 
@@ -121,7 +123,8 @@ def line_envs(monkeypatch, tmp_path):
     monkeypatch.setattr(registry, "require_simulator", lambda benchmark: None)
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    (ckpt / "config.json").write_text("{}")
+    config = PolicyConfig(model=get_config("tiny"), n_action_steps=10)  # a 64 px input
+    (ckpt / "config.json").write_text(config.to_json())
     return ckpt
 
 
@@ -202,3 +205,20 @@ def test_summary_shows_the_engines_errors(capsys) -> None:
     print_summary(report)
     out = capsys.readouterr().out
     assert "engine errors: 7 in 2 episode(s) (bad_task x7); last: task [x] too long" in " ".join(out.split())
+
+
+def test_envs_render_at_the_checkpoints_camera_size_unless_told(line_envs, tmp_path, monkeypatch):
+    """No --image-size: the checkpoint's size (here its 64 px input: no training run beside it); an explicit
+    size wins. Both reach the envs and the report."""
+    from smolvla.eval import runner as eval_runner
+
+    built = []
+    monkeypatch.setattr(eval_runner, "make_env", lambda name, image_size: built.append(image_size) or LineEnv(name))
+    monkeypatch.setattr(evaluate_cli, "load_policy_agent", lambda checkpoint, n_action_steps: FailingAgent(-1))
+    for extra, size, source in (([], 64, "policy input size"), (["--image-size", "96"], 96, "--image-size")):
+        out = tmp_path / f"out{size}"
+        args = ["--checkpoint", str(line_envs), "--tasks", "reach-v3", "--episodes", "1", "--videos", "0"]
+        result = _eval(*args, "--out", str(out), *extra)
+        assert result.exit_code == 0, result.output
+        meta = json.loads((out / "report.json").read_text())["meta"]
+        assert (meta["image_size"], meta["image_size_source"], built[-1]) == (size, source, size)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import av
 import pytest
 import torch
-from eval_helpers import ConstantConfig, ConstantPolicy, LineEnv
+from eval_helpers import ConstantConfig, ConstantPolicy, CrispLineEnv, LineEnv
 
 from smolvla.eval import runner
 from smolvla.eval.remote import InProcessServer, RemoteDriver, latency_summary
@@ -36,6 +36,21 @@ def test_driver_plays_an_episode_through_the_server(tmp_path, mode):
         assert len(list(c.decode(video=0))) == 5  # reset frame + one per step
     assert not r2.success and r2.steps == 2 and r2.video is None
     assert len(forward) == policy.calls >= 2 and all(t >= 0 for t in forward)
+
+
+def test_async_video_is_the_envs_crisp_rendering_not_the_policy_view(tmp_path):
+    """An env with its own video rendering is recorded at that size, unscaled; the others upscale the view."""
+    with InProcessServer(ConstantPolicy(step=0.5)) as server:
+        driver = RemoteDriver(server.uri, fps=200.0, video_scale=4)
+        try:
+            crisp = driver.play(CrispLineEnv(image_size=8), seed=0, max_steps=None, video_path=tmp_path / "c.mp4")
+            plain = driver.play(LineEnv(image_size=8), seed=0, max_steps=None, video_path=tmp_path / "p.mp4")
+        finally:
+            driver.close()
+    for result, shape in ((crisp, (32, 64)), (plain, (32, 32))):  # 32x64 crisp frames; 8 px camera x 4
+        with av.open(result.video) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        assert len(frames) == result.steps + 1 and frames[0].shape[:2] == shape
 
 
 def test_runner_uses_the_driver(monkeypatch):

@@ -4,9 +4,10 @@
     smolvla eval --checkpoint DIR --tasks drawer-close-v3 --async        # in-process server + robot client
     smolvla eval --remote 127.0.0.1:8765 --tasks drawer-close-v3         # a running `smolvla serve`
 
-Writes report.json, success.png and rollout videos under --out and prints a summary table. Episodes use
-held-out seeds (from 1000; `smolvla datagen` starts at 0). If an episode fails after others finished, the
-report of those is still written, marked "partial" with the error.
+Writes report.json, success.png and rollout videos under --out and prints a summary table. The envs render
+at the size of the checkpoint's training frames unless --image-size says otherwise (`eval.camera_size`).
+Episodes use held-out seeds (from 1000; `smolvla datagen` starts at 0). If an episode fails after others
+finished, the report of those is still written, marked "partial" with the error.
 """
 
 from __future__ import annotations
@@ -195,7 +196,12 @@ def eval_command(
     seed: int = typer.Option(
         HELD_OUT_SEED, min=0, help="seed of every task's first episode (held out: datagen starts at 0)"
     ),
-    image_size: int = typer.Option(64, min=8, help="camera resolution of the simulated envs (square)"),
+    image_size: int | None = typer.Option(
+        None,
+        min=8,
+        help="camera resolution of the simulated envs (square); default: the size of the checkpoint's training "
+        "frames (its datasets' cameras, else its model's input size), 64 with --remote",
+    ),
     split: str | None = choice_option(
         None, SPLITS, help="so101 only: scene distribution, id (training region) or ood [default: id]"
     ),
@@ -232,6 +238,7 @@ def eval_command(
 ) -> None:
     """Evaluate a policy on simulated tasks: success rates per task and per difficulty group."""
     from smolvla.envs.registry import require_simulator, resolve_tasks
+    from smolvla.eval.camera_size import eval_camera_size
     from smolvla.eval.report import build_report, write_report
     from smolvla.eval.runner import EvalConfig, seeds
 
@@ -244,11 +251,12 @@ def eval_command(
         raise typer.BadParameter(f"{benchmark} has no scene splits; --split is for so101", param_hint="--split")
     _check_policy_source(checkpoint, remote, async_, n_action_steps)
     require_simulator(benchmark)
+    camera = eval_camera_size(image_size, checkpoint)
     cfg = EvalConfig(
         envs=tuple(envs),
         episodes=episodes,
         seed=seed,
-        image_size=image_size,
+        image_size=camera.size,
         max_steps=max_steps,
         workers=workers,
         video_dir=out / "videos" if videos else None,
@@ -263,7 +271,8 @@ def eval_command(
         "episodes_per_task": episodes,
         "seed": seed,
         "seeds": seeds(cfg),
-        "image_size": image_size,
+        "image_size": camera.size,
+        "image_size_source": camera.source,
         "split": split or ("id" if benchmark == "so101" else None),
         "max_steps": max_steps,
         "n_action_steps": n_action_steps,

@@ -1,4 +1,7 @@
-"""The demo: a trained policy acting in Meta-World through the async engine, with timing and a report.
+"""The demo: a trained policy acting in simulation through the async engine, with timing and a report.
+
+Meta-World (the committed two-task policy) or the SO-101 suite (pick-place, stacking, sorting: partial
+scores per stage, so the report's mean score says how far failed episodes got).
 
 Server and robot client run in this process on 127.0.0.1: the policy behind a `PolicyServer` (one torch
 thread, so the simulation keeps the other core), each env wrapped as the engine's `Robot` and driven by a
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,25 +30,30 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """env_names: registry names; episodes per task; fps: the robot client's control rate in ticks per
-    second of wall clock (None: the env's own rate, 80 for Meta-World, i.e. real time)."""
+    """env_names: registry names; episodes per task; max_steps: step limit per episode (None: each env's own);
+    image_size: the envs' camera size (the policy's training frames, `eval.camera_size`); fps: the robot
+    client's control rate in ticks per second of wall clock (None: the env's own rate, i.e. real time: 80
+    for Meta-World, 30 for SO-101); split: the scene distribution of envs that have splits (so101).
+    video_scale: upscaling of videos made of the policy's views (Meta-World's 64 px camera -> 256 px); envs
+    that render their own crisp video (SO-101, 256 px per camera) are recorded as they render it."""
 
     env_names: tuple[str, ...]
     out_dir: Path
     episodes: int = 5
-    max_steps: int = 200
+    max_steps: int | None = 200
     seed: int = HELD_OUT_SEED
     image_size: int = 64
     fps: float | None = None
     g: float = 0.7
     compare_sync: bool = True
     videos_per_task: int = 1
-    video_scale: int = 4  # 64x64 camera -> 256x256 video
+    video_scale: int = 4
+    split: str | None = None
 
     def __post_init__(self) -> None:
         if not self.env_names:
             raise ValueError("DemoConfig.env_names is empty: name at least one environment")
-        if self.episodes < 1 or self.max_steps < 1:
+        if self.episodes < 1 or (self.max_steps is not None and self.max_steps < 1):
             raise ValueError(
                 f"DemoConfig needs episodes >= 1 and max_steps >= 1, got {self.episodes} and {self.max_steps}"
             )
@@ -66,6 +75,7 @@ class DemoRun:
             "mode": self.mode,
             "episodes": s.episodes,
             "success_rate": s.success_rate,
+            "mean_score": s.mean_score,
             "mean_episode_s": s.mean_seconds,
             "mean_steps": s.mean_steps,
             "hold_steps": sum(int(r.timing.get("hold_steps", 0)) for r in self.results),
@@ -87,6 +97,7 @@ def _play_all(policy: Any, cfg: DemoConfig, mode: str, video_dir: Path | None) -
         video_dir=video_dir,
         videos_per_task=cfg.videos_per_task,
         threads=1,
+        split=cfg.split,
     )
     t0 = time.monotonic()
     with InProcessServer(policy) as server:
@@ -96,18 +107,26 @@ def _play_all(policy: Any, cfg: DemoConfig, mode: str, video_dir: Path | None) -
     return DemoRun(mode, results, forward, time.monotonic() - t0)
 
 
+def _group_function(env_names: tuple[str, ...]) -> Callable[[str], str] | None:
+    """Meta-World's difficulty groups when every env is a Meta-World one; None (no groups) otherwise."""
+    if not all(name.startswith("metaworld/") for name in env_names):
+        return None
+    return lambda name: difficulty_of(name.split("/", 1)[1])
+
+
 def run_demo(policy: Any, cfg: DemoConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Play the demo episodes (async, then sync if asked), write report.json, success.png and videos into
     `cfg.out_dir`; returns the report (its "engine" entry holds the timing of each mode)."""
     runs = [_play_all(policy, cfg, "async", cfg.out_dir / "videos")]
     if cfg.compare_sync:
         runs.append(_play_all(policy, cfg, "sync", None))
-    report = build_report(runs[0].results, lambda name: difficulty_of(name.split("/", 1)[1]), meta)
+    report = build_report(runs[0].results, _group_function(cfg.env_names), meta)
     report["engine"] = {run.mode: run.summary() for run in runs}
     if cfg.compare_sync:
         report["sync_episodes"] = [r.to_dict() for r in runs[1].results]
     report["meta"].update(
-        episodes_per_task=cfg.episodes, first_seed=cfg.seed, max_steps=cfg.max_steps, fps=cfg.fps, g=cfg.g
-    )
+        episodes_per_task=cfg.episodes, first_seed=cfg.seed, max_steps=cfg.max_steps, fps=cfg.fps, g=cfg.g,
+        image_size=cfg.image_size, split=cfg.split,
+    )  # fmt: skip
     write_report(report, cfg.out_dir)
     return report

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from smolvla.envs.base import SimEnv
+from smolvla.envs.video import has_own_video
 from smolvla.eval.scoring import EpisodeResult
-from smolvla.eval.video import tile_cameras, write_rollout_video
+from smolvla.eval.video import write_rollout_video
 from smolvla.serve.sim_robot import SimRobot
 
 # A client gives up waiting for a chunk (and holds) after this many ticks beyond the episode's step limit:
@@ -50,7 +51,8 @@ class RemoteDriver:
     mode "async": the client keeps executing its queue while the next chunk is computed (sends an
     observation when <= g * chunk_size actions are left); "sync": observe, wait, execute n_action_steps.
     fps: control ticks per second of wall-clock time (default: the env's own rate, i.e. real time).
-    video_scale: nearest-neighbour upscaling of rollout videos.
+    video_scale: nearest-neighbour upscaling of rollout videos made of the policy's views (an env with its own
+    video rendering, `envs.video.has_own_video`, is recorded at that rendering's size instead).
     """
 
     def __init__(
@@ -123,8 +125,9 @@ class RemoteDriver:
         await client.wait_idle(timeout=client.config.reply_timeout_s)
         video = None
         if video_path is not None:
-            frames = tile_cameras(robot.frames, env.camera_keys)
-            video = str(write_rollout_video(frames, video_path, env.fps, scale=self.video_scale))
+            # The env's own frames are crisp already; only the policy's small views are upscaled.
+            scale = 1 if has_own_video(env) else self.video_scale
+            video = str(write_rollout_video(np.stack(robot.frames), video_path, env.fps, scale=scale))
         lat = latency_summary(stats.latencies_s)
         timing = {
             "fps": client.config.fps,

@@ -23,9 +23,10 @@ from tqdm import tqdm
 from smolvla.envs.base import SimEnv
 from smolvla.envs.orphans import exit_with_parent
 from smolvla.envs.registry import HELD_OUT_SEED, make_env
+from smolvla.envs.video import video_frame
 from smolvla.eval.agents import Agent
 from smolvla.eval.scoring import EpisodeResult
-from smolvla.eval.video import tile_cameras, write_rollout_video
+from smolvla.eval.video import write_rollout_video
 
 # An agent acts step by step inside `run_episode`; a driver (e.g. `eval.remote.RemoteDriver`) has a
 # `play(env, seed, max_steps, video_path) -> EpisodeResult` method and runs whole episodes itself.
@@ -79,27 +80,20 @@ def _jobs(cfg: EvalConfig) -> list[_Job]:
     return jobs
 
 
-def _video_frame(env: SimEnv, obs: dict[str, Any]) -> np.ndarray:
-    """One video frame uint8[H, W, 3]: the env's own crisp rendering when it has one (drawn apart from the
-    policy's small input, e.g. so101's `video_frame`), else the observed cameras side by side."""
-    render = getattr(env, "video_frame", None)
-    return render() if render is not None else tile_cameras([obs], env.camera_keys)[0]
-
-
 def run_episode(env: SimEnv, agent: Agent, seed: int, max_steps: int | None, video_path: Path | None) -> EpisodeResult:
     """Play one episode to success, failure or the step limit."""
     limit = env.max_episode_steps if max_steps is None else min(max_steps, env.max_episode_steps)
     t0 = time.monotonic()
     obs = env.reset(seed)
     agent.reset()
-    frames = [_video_frame(env, obs)] if video_path is not None else None
+    frames = [video_frame(env, obs)] if video_path is not None else None
     info: dict[str, Any] = {"success": False}
     steps = 0
     while steps < limit:
         obs, _, terminated, truncated, info = env.step(agent.act(obs))
         steps += 1
         if frames is not None:
-            frames.append(_video_frame(env, obs))
+            frames.append(video_frame(env, obs))
         if terminated or truncated:
             break
     video = None

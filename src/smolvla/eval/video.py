@@ -1,4 +1,4 @@
-"""Rollout videos: the cameras of an episode side by side, written as an H.264 mp4."""
+"""Rollout videos: an episode's frames (`envs.video.video_frame`) written as an H.264 mp4."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from smolvla.data.encode import VideoEncoding, encode_video
-
-
-def tile_cameras(frames: list[dict[str, np.ndarray]], camera_keys: tuple[str, ...]) -> np.ndarray:
-    """Per-step observations -> uint8[T, H, W * n_cams, 3], cameras left to right in `camera_keys` order."""
-    if not frames:
-        raise ValueError("no frames to tile")
-    return np.stack([np.concatenate([f[k] for k in camera_keys], axis=1) for f in frames])
 
 
 def write_rollout_video(frames: np.ndarray, path: Path, fps: int, scale: int = 1) -> Path:
