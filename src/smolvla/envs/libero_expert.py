@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 
 from smolvla.envs.base import Expert
+from smolvla.envs.libero_articulated import ARTICULATED_FUNCTIONS, Drawer, Knob
 from smolvla.envs.libero_plan import PrimitiveCall, plan_from_goal
 from smolvla.envs.libero_primitives import GRIP_OPEN, PRIMITIVE_FUNCTIONS, Box, Context, hold
+
+FUNCTIONS = {**PRIMITIVE_FUNCTIONS, **ARTICULATED_FUNCTIONS}
 
 EEF_SITE = "gripper0_grip_site"
 FINGER_JOINT = "gripper0_finger_joint1"
@@ -81,6 +84,49 @@ class SimScene:
             raise ValueError(f"no object or region named {name!r} in this LIBERO scene")
         return self.data.site_xpos[site].copy()
 
+    def _joint(self, name: str) -> tuple[int, float]:
+        joint = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_JOINT, name)
+        if joint < 0:
+            raise ValueError(f"no joint named {name!r} in this LIBERO scene")
+        return joint, float(self.data.qpos[self.model.jnt_qposadr[joint]])
+
+    def drawer(self, region: str) -> Drawer:
+        site = self._env.object_sites_dict.get(region)
+        if site is None or not site.joints:
+            raise ValueError(f"{region!r} is not a drawer region (a site with a joint) of this LIBERO scene")
+        joint, qpos = self._joint(site.joints[0])
+        if self.model.jnt_type[joint] != self._mj.mjtJoint.mjJNT_SLIDE:
+            raise NotImplementedError(f"{region!r}: only sliding drawers are handled, not hinged doors")
+        ranges = self._env.get_object(site.parent_name).object_properties["articulation"]
+        closed = float(np.mean(ranges["default_close_ranges"]))
+        opened = float(np.mean(ranges["default_open_ranges"]))
+        sign = 1.0 if opened > closed else -1.0
+        pull = sign * self.data.xaxis[joint]
+        # the handle: the drawer's collision geom that sticks out furthest in the pull direction
+        geoms = self._collision_geoms(int(self.model.jnt_bodyid[joint]))
+        handle = max(geoms, key=lambda g: float(self.data.geom_xpos[g] @ pull))
+        return Drawer(
+            handle=self.data.geom_xpos[handle].copy(),
+            pull=pull.copy(),
+            opening=sign * (qpos - closed),
+            open_travel=abs(opened - closed),
+        )
+
+    def knob(self, fixture: str) -> Knob:
+        obj = self._env.get_object(fixture)
+        ranges = obj.object_properties["articulation"] if obj is not None else {}
+        if obj is None or not obj.joints or "default_turnon_ranges" not in ranges:
+            raise ValueError(f"{fixture!r} has no knob (a joint with turn-on ranges) in this LIBERO scene")
+        joint, qpos = self._joint(obj.joints[0])
+        if self.data.xaxis[joint][2] < 0.9:
+            raise NotImplementedError(f"{fixture!r}: only knobs turning about the vertical (+z) are handled")
+        return Knob(
+            box=self._body_box(int(self.model.jnt_bodyid[joint])),
+            angle=qpos,
+            on_angle=float(min(ranges["default_turnon_ranges"])),
+            off_angle=float(max(ranges["default_turnoff_ranges"])),
+        )
+
     def _collision_geoms(self, body: int) -> np.ndarray:
         if body not in self._geoms:
             m = self.model
@@ -94,7 +140,9 @@ class SimScene:
     def box(self, name: str) -> Box:
         if not self.is_object(name):
             raise ValueError(f"{name!r} is not an object body of this LIBERO scene")
-        body = self._env.obj_body_id[name]
+        return self._body_box(self._env.obj_body_id[name])
+
+    def _body_box(self, body: int) -> Box:
         rot = self.data.xmat[body].reshape(3, 3)
         origin = self.data.xpos[body]
         lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
@@ -139,7 +187,7 @@ class LiberoExpert(Expert):
 
     def _run(self) -> Iterator[np.ndarray]:
         for call in self.plan:
-            fn = PRIMITIVE_FUNCTIONS.get(call.name)
+            fn = FUNCTIONS.get(call.name)
             if fn is None:
                 raise NotImplementedError(f"{self._env.name}: primitive {call.name!r} is not implemented yet")
             args = (call.obj,) if call.target is None else (call.obj, call.target)
