@@ -144,15 +144,13 @@ class LiberoEnv(SimEnv):
         index = 0 if seed is None else seed % len(self._init_states)
         if seed is not None:
             self._env.seed(seed)
-        self._env.reset()
+        raw = self._env.reset()  # with split="sampled" this placed the objects (LIBERO's seeded sampler)
         for robot in self._env.robots:
             # The gripper integrates its open/close command across steps; a hard reset rebuilds it at zero,
             # ours keeps the model, so zero it here or the previous episode leaks into this one.
             robot.gripper.current_action = np.zeros(robot.gripper.dof)
         if self.split == "official":
             raw = self._env.set_init_state(self._init_states[index])
-        else:  # reset() above already placed the objects with LIBERO's sampler (seeded by env.seed)
-            raw = self._env.env._get_observations(force_update=True)
         for _ in range(self.settle_steps):
             raw, _, _, _ = self._env.step(_IDLE_ACTION)
         return self._observe(raw)
