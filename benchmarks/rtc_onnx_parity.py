@@ -32,11 +32,13 @@ from smolvla.policy.transforms import frames_to_images
 
 
 def _inputs(policy: SmolVLAPolicy, seed: int, batch: int = 2):
+    """Wire arrays as tests/export's `wire_batch` makes them (48x64 frames) and the flow's start noise."""
     rng = np.random.default_rng(seed)
-    images = {k: rng.integers(0, 256, (batch, 64, 64, 3), dtype=np.uint8) for k in policy.config.camera_keys}
+    images = {k: rng.integers(0, 256, (batch, 48, 64, 3), dtype=np.uint8) for k in policy.config.camera_keys}
     state = rng.standard_normal((batch, policy.config.state_dim)).astype(np.float32)
+    tasks = ["pick up the cube", "open the drawer"][:batch] + ["push"] * max(0, batch - 2)
     shape = (batch, policy.config.chunk_size, policy.config.model.max_action_dim)
-    return images, state, ["pick up the cube"] * batch, rng.standard_normal(shape).astype(np.float32)
+    return images, state, tasks, np.random.default_rng(seed + 10).standard_normal(shape).astype(np.float32)
 
 
 def _torch_chunk(policy: SmolVLAPolicy, images, state, tasks, noise, guide: RTCGuide) -> np.ndarray:
