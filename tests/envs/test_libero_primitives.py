@@ -41,6 +41,7 @@ class ToyScene:
     def __init__(self, boxes: dict[str, Box], sites: dict[str, np.ndarray] | None = None) -> None:
         self.boxes = dict(boxes)
         self.sites = {k: np.asarray(v, dtype=np.float64) for k, v in (sites or {}).items()}
+        self.owners: dict[str, str] = {}  # region -> the object it lies in
         self.pos = np.array([0.0, 0.0, 1.2])
         self.yaw = 0.0
         self.closed_steps = 0  # consecutive steps with the close command
@@ -65,6 +66,9 @@ class ToyScene:
 
     def is_object(self, name: str) -> bool:
         return name in self.boxes
+
+    def region_owner(self, name: str) -> str | None:
+        return self.owners.get(name)
 
     # --- dynamics
     def _inside(self, box: Box) -> bool:
@@ -227,3 +231,16 @@ def test_rotation_helpers_golden() -> None:
     flip = np.diag([1.0, -1.0, -1.0])  # half turn about x
     np.testing.assert_allclose(np.abs(rotation_vector(flip)), [np.pi, 0, 0], atol=1e-9)
     assert wrap_half_turn(np.pi) == pytest.approx(0.0) and wrap_half_turn(2.0) == pytest.approx(2.0 - np.pi)
+
+
+def test_carry_into_a_region_clears_the_object_it_lies_in() -> None:
+    scene, ctx = _scene(), Context()
+    # a tall basket whose contain region sits low inside it
+    scene.boxes["basket_1"] = _box(-0.1, -0.1, (0.08, 0.08, 0.07))
+    scene.sites["basket_1_contain_region"] = np.array([-0.1, -0.1, TABLE_Z + 0.01])
+    scene.owners["basket_1_contain_region"] = "basket_1"
+    _pick(scene, ctx, "cream_cheese_1")
+    run(scene, carry(scene, ctx, "cream_cheese_1", "basket_1_contain_region"))
+    assert scene.box("cream_cheese_1").bottom > scene.box("basket_1").top
+    run(scene, place(scene, ctx, "cream_cheese_1", "basket_1_contain_region"))
+    assert scene.box("cream_cheese_1").bottom < scene.box("basket_1").top

@@ -76,6 +76,11 @@ class SimScene:
     def is_object(self, name: str) -> bool:
         return name in self._env.obj_body_id
 
+    def region_owner(self, name: str) -> str | None:
+        site = self._env.object_sites_dict.get(name)
+        owner = getattr(site, "parent_name", None)
+        return owner if owner is not None and self.is_object(owner) else None
+
     def point(self, name: str) -> np.ndarray:
         if self.is_object(name):
             return self.data.xpos[self._env.obj_body_id[name]].copy()

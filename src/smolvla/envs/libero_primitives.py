@@ -77,6 +77,10 @@ class Scene(Protocol):
     def is_object(self, name: str) -> bool:
         """True for a movable or fixed object body; False for a site (a region)."""
 
+    def region_owner(self, name: str) -> str | None:
+        """The object a region belongs to (e.g. "basket_1" for "basket_1_contain_region"), None for a region
+        of the table or for an object."""
+
 
 @dataclass
 class Context:
@@ -188,10 +192,14 @@ def _held_bottom_below_grip(scene: Scene, ctx: Context) -> float:
 
 
 def carry(scene: Scene, ctx: Context, obj: str, target: str) -> Iterator[np.ndarray]:
-    """Rise until the held object clears `target` by CLEARANCE, then bring it over `target`'s centre."""
+    """Rise until the held object clears `target` (and the object a target region lies in) by CLEARANCE,
+    then bring it over `target`'s centre."""
     dest, surface = _destination(scene, target)
+    owner = scene.region_owner(target)
+    # a region inside an object (a basket, a drawer) is reached over that object's top
+    clear = max(surface, scene.box(owner).top) if owner is not None else surface
     hang = _held_bottom_below_grip(scene, ctx)
-    height = max(scene.eef_pos()[2], surface + CLEARANCE + hang)
+    height = max(scene.eef_pos()[2], clear + CLEARANCE + hang)
     up = scene.eef_pos().copy()
     up[2] = height
     yield from move_to(scene, ctx, up, tol=0.015)
