@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from smolvla.deploy.rtc import PrefixArrays, RTCConfig
-from smolvla.serve.spec import ServerSpec
+from smolvla.serve.spec import ServerSpec, split_rtc_requests
 
 
 class ArrayRunner:
@@ -56,12 +56,7 @@ class ArrayRunner:
         if rtc is None:
             chunk = self.policy.predict(images, state, tasks)
         else:
-            if not self.supports_rtc:
-                raise ValueError(f"{type(self.policy).__name__} cannot do real-time chunking")
-            if len(rtc) != state.shape[0]:
-                raise ValueError(f"rtc has {len(rtc)} entries for a batch of {state.shape[0]}")
-            prefixes = [None if r is None else r[0] for r in rtc]
-            delays = [0 if r is None else int(r[1]) for r in rtc]
+            prefixes, delays = split_rtc_requests(rtc, state.shape[0], type(self.policy).__name__, self.supports_rtc)
             guide = PrefixArrays.build(prefixes, delays, int(self.policy.config.chunk_size), self.rtc)
             chunk = self.policy.predict(images, state, tasks, rtc=guide)
         spec = self.spec

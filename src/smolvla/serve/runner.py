@@ -15,7 +15,7 @@ import torch
 
 from smolvla.policy.rtc import RTCConfig, RTCGuide
 from smolvla.policy.transforms import frames_to_images
-from smolvla.serve.spec import ServerSpec
+from smolvla.serve.spec import ServerSpec, split_rtc_requests
 from smolvla.types import OBS_STATE, TASK
 
 
@@ -81,12 +81,7 @@ class PolicyRunner:
             with torch.inference_mode():
                 chunk = self.policy.predict_action_chunk(batch)
         else:
-            if not self.supports_rtc:
-                raise ValueError(f"{type(self.policy).__name__} cannot do real-time chunking")
-            if len(rtc) != state.shape[0]:
-                raise ValueError(f"rtc has {len(rtc)} entries for a batch of {state.shape[0]}")
-            prefixes = [None if r is None else r[0] for r in rtc]
-            delays = [0 if r is None else int(r[1]) for r in rtc]
+            prefixes, delays = split_rtc_requests(rtc, state.shape[0], type(self.policy).__name__, self.supports_rtc)
             guide = RTCGuide.build(prefixes, delays, int(self.policy.config.chunk_size), self.rtc)
             with torch.no_grad():  # not inference_mode: the guidance differentiates through the expert
                 chunk = self.policy.predict_action_chunk(batch, rtc=guide)

@@ -153,3 +153,15 @@ def check_observation(obs: Observation, hello: Hello) -> None:
             "observation_mismatch",
             f"{where}: prefix must be float32[n, {hello.action_dim}], got {list(obs.prefix.shape)}",
         )
+
+
+def split_rtc_requests(
+    rtc: list[tuple[np.ndarray, int] | None], batch: int, runner: str, supports_rtc: bool
+) -> tuple[list[np.ndarray | None], list[int]]:
+    """A batch's per-element RTC requests, (prefix float32[n, action_dim], delay) or None, as the prefix and
+    delay lists both engines' guides are built from; a runner without RTC or a length mismatch is an error."""
+    if not supports_rtc:
+        raise ValueError(f"{runner} cannot do real-time chunking")
+    if len(rtc) != batch:
+        raise ValueError(f"rtc has {len(rtc)} entries for a batch of {batch}")
+    return [None if r is None else r[0] for r in rtc], [0 if r is None else int(r[1]) for r in rtc]
