@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from libero_toy import ToyHand
 
 from smolvla.envs.libero_articulated import KNOB_TOL, Drawer, Knob, close_drawer, open_drawer, turn_knob
 from smolvla.envs.libero_primitives import POS_UNIT, ROT_UNIT, Box, Context
@@ -20,7 +21,7 @@ PULL = np.array([0.0, -1.0, 0.0])
 KNOB_TOP = np.array([-0.3, 0.1, 0.95])
 
 
-class ToyArticulated:
+class ToyArticulated(ToyHand):
     def __init__(self, opening: float = 0.0, knob_angle: float = 0.0) -> None:
         self.pos = np.array([0.0, 0.0, 1.2])
         self.yaw = 0.0
@@ -32,15 +33,6 @@ class ToyArticulated:
         self._grip_pose = (0.0, 0.0)  # (yaw, knob angle) when the knob was gripped
 
     # --- scene
-    def eef_pos(self) -> np.ndarray:
-        return self.pos.copy()
-
-    def finger_axis(self) -> np.ndarray:
-        return np.array([-np.sin(self.yaw), np.cos(self.yaw), 0.0])
-
-    def rotation_error(self, yaw: float) -> np.ndarray:
-        return np.array([0.0, 0.0, yaw - self.yaw])
-
     def handle(self) -> np.ndarray:
         return HANDLE0 + PULL * self.opening
 

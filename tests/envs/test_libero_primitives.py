@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from libero_toy import ToyHand
 
 from smolvla.envs.libero_expert import rotation_vector, yaw_matrix
 from smolvla.envs.libero_primitives import (
@@ -37,7 +38,7 @@ from smolvla.envs.libero_primitives import (
 TABLE_Z = 0.9
 
 
-class ToyScene:
+class ToyScene(ToyHand):
     def __init__(self, boxes: dict[str, Box], sites: dict[str, np.ndarray] | None = None) -> None:
         self.boxes = dict(boxes)
         self.sites = {k: np.asarray(v, dtype=np.float64) for k, v in (sites or {}).items()}
@@ -49,15 +50,6 @@ class ToyScene:
         self.grip_offset = np.zeros(3)
 
     # --- Scene protocol
-    def eef_pos(self) -> np.ndarray:
-        return self.pos.copy()
-
-    def finger_axis(self) -> np.ndarray:
-        return np.array([-np.sin(self.yaw), np.cos(self.yaw), 0.0])
-
-    def rotation_error(self, yaw: float) -> np.ndarray:
-        return np.array([0.0, 0.0, yaw - self.yaw])
-
     def box(self, name: str) -> Box:
         return self.boxes[name]
 
