@@ -24,6 +24,7 @@ import typer
 
 from smolvla.cli.choices import choice_option
 from smolvla.envs.so101_suite.layout import SPLITS
+from smolvla.types import OBS_IMAGES_PREFIX
 
 # The committed checkpoints live in <repo>/assets when this file is <repo>/src/smolvla/cli/demo.py (an
 # editable install, as `make demo` makes), else in assets/ under the working directory.
@@ -69,7 +70,7 @@ def _quick_policy(benchmark: str = "metaworld"):
         from smolvla.envs.so101_suite.env import CAMERAS
 
         model = get_config("tiny", max_lang_tokens=80)
-        return make_tiny_policy(tuple(f"observation.images.{c}" for c in CAMERAS), 6, 6, model=model)
+        return make_tiny_policy(tuple(OBS_IMAGES_PREFIX + c for c in CAMERAS), 6, 6, model=model)
     from smolvla.eval.recipe import ACTION_DIM, CAMERA_KEY, STATE_DIM
 
     return make_tiny_policy((CAMERA_KEY,), STATE_DIM, ACTION_DIM, model=get_config("tiny", max_lang_tokens=48))
@@ -131,13 +132,13 @@ def _policy_for(benchmark: str, asset: Path | None, retrain: bool, quick: bool, 
     if quick:
         policy = _quick_policy(benchmark)
         return policy, {"policy": "random tiny policy (--quick)", "trained_here": False}, policy.config.image_size
+    asset = asset or DEMO_BENCHMARKS[benchmark].asset
     if benchmark == "so101":
         if retrain:
             raise typer.BadParameter(f"the SO-101 policy is trained by {SO101_RECIPE}, not by the demo")
-        asset = asset or DEMO_BENCHMARKS["so101"].asset
         policy, meta = _so101_policy(asset)
     else:
-        policy, meta = _resolve_policy(asset or DEFAULT_ASSET, retrain, out, workers)
+        policy, meta = _resolve_policy(asset, retrain, out, workers)
     # Render at the size of the frames the policy was trained on (its run's datasets, else its input size).
     return policy, meta, checkpoint_camera_size(Path(meta["policy"])).size
 
