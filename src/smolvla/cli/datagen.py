@@ -44,6 +44,13 @@ def datagen(
     split: str | None = choice_option(
         None, SPLITS, "--split", help="so101 only: scene distribution, id (training region) or ood [default: id]"
     ),
+    expert_noise: float = typer.Option(
+        0.0,
+        "--expert-noise",
+        min=0.0,
+        help="so101 only: metres off target of the expert's first approach to each cube and destination, "
+        "then corrected (demonstrations of recovering from a misjudged position) [default: 0]",
+    ),
 ) -> None:
     """Roll out scripted experts and write the successful episodes as a LeRobot v3.0 dataset."""
     from tqdm import tqdm
@@ -58,6 +65,10 @@ def datagen(
     if split is not None and benchmark not in SPLIT_BENCHMARKS:
         raise typer.BadParameter(
             f"{benchmark} has no scene splits; --split is for {list(SPLIT_BENCHMARKS)}", param_hint="--split"
+        )
+    if expert_noise and benchmark != "so101":
+        raise typer.BadParameter(
+            f"{benchmark}'s experts take no approach noise; --expert-noise is for so101", param_hint="--expert-noise"
         )
     if benchmark in SPLIT_BENCHMARKS:
         split = split or "id"
@@ -74,6 +85,7 @@ def datagen(
         max_attempts_per_task=max_attempts,
         max_steps=max_steps,
         split=split,
+        expert_noise=expert_noise,
     )
     if (out / "meta" / "info.json").exists():
         raise typer.BadParameter(f"{out} already holds a dataset; choose a new --out", param_hint="--out")
@@ -88,6 +100,7 @@ def datagen(
     summary = {
         "out": str(out),
         "split": split,
+        "expert_noise_m": expert_noise,
         "episodes_written": written,
         "seconds": round(time.monotonic() - start, 1),
         "expert_success_rate": {

@@ -137,6 +137,9 @@ class SimEnv(abc.ABC):
     def render(self) -> dict[str, np.ndarray]:
         """Current frames, camera name -> uint8[image_size, image_size, 3] (e.g. for rollout videos)."""
 
+    # Keyword options `scripted_expert` accepts (e.g. off-target approaches for recorded corrections).
+    expert_options: tuple[str, ...] = ()
+
     def scripted_expert(self) -> Expert:
         """A hand-written controller that solves this task from simulator state (for demonstrations)."""
         raise NotImplementedError(f"{self.name}: no scripted expert for this environment")

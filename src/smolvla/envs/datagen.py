@@ -50,6 +50,7 @@ class DatagenConfig:
     max_attempts_per_task: int | None = None  # default: 4 x episodes_per_task
     max_steps: int | None = None  # per episode; default the env's own limit
     split: str | None = None
+    expert_noise: float = 0.0  # m, off-target first approaches the expert corrects (so101); 0: none
 
     def __post_init__(self) -> None:
         if not self.env_names:
@@ -64,6 +65,8 @@ class DatagenConfig:
                 f"chunk_size, image_size must be >= 1 and seed >= 0, got {self.chunk_size}, "
                 f"{self.image_size}, {self.seed}"
             )
+        if not self.expert_noise >= 0.0:
+            raise ValueError(f"expert_noise must be >= 0 m, got {self.expert_noise}")
         if self.attempt_limit < self.episodes_per_task:
             raise ValueError(
                 f"max_attempts_per_task ({self.attempt_limit}) < episodes_per_task ({self.episodes_per_task})"
@@ -97,7 +100,13 @@ class TaskReport:
 
 
 def run_chunk(
-    env_name: str, seeds: list[int], image_size: int, max_steps: int | None, scratch: str, split: str | None = None
+    env_name: str,
+    seeds: list[int],
+    image_size: int,
+    max_steps: int | None,
+    scratch: str,
+    split: str | None = None,
+    expert_noise: float = 0.0,
 ) -> dict:
     """Worker: expert rollouts for `seeds`; successful ones saved to scratch. Returns seed -> file or None."""
     out: dict[int, str | None] = {}
@@ -105,7 +114,7 @@ def run_chunk(
     with make_env(env_name, image_size=image_size, **kwargs) as env:
         task = env.task
         for seed in seeds:
-            episode = expert_episode(env, seed=seed, max_steps=max_steps)
+            episode = expert_episode(env, seed=seed, max_steps=max_steps, expert_noise=expert_noise)
             if episode.success:
                 path = Path(scratch) / f"{env_name.replace('/', '__')}__{seed:07d}.npz"
                 save_episode(episode, path)
@@ -157,7 +166,15 @@ def generate(cfg: DatagenConfig, scratch: Path, progress: Callable[[int], None] 
         def submit_ready() -> None:
             for rep in reports.values():
                 while seeds := _next_seeds(cfg, rep):
-                    args = (rep.env_name, seeds, cfg.image_size, cfg.max_steps, str(scratch), cfg.split)
+                    args = (
+                        rep.env_name,
+                        seeds,
+                        cfg.image_size,
+                        cfg.max_steps,
+                        str(scratch),
+                        cfg.split,
+                        cfg.expert_noise,
+                    )
                     pending.add(pool.submit(run_chunk, *args))
 
         submit_ready()

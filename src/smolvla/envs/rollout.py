@@ -92,7 +92,18 @@ def collect_episode(
     return episode
 
 
-def expert_episode(env: SimEnv, seed: int | None = None, max_steps: int | None = None) -> Episode:
-    """One episode of the env's scripted expert."""
-    expert = env.scripted_expert()
+def expert_episode(
+    env: SimEnv, seed: int | None = None, max_steps: int | None = None, expert_noise: float = 0.0
+) -> Episode:
+    """One episode of the env's scripted expert.
+
+    expert_noise: off-target distance (m) of the expert's first approaches, corrected before it acts
+        (`SO101SuiteExpert`); drawn from `seed`. Only for envs whose experts take "approach_noise".
+    """
+    if expert_noise:
+        if "approach_noise" not in env.expert_options:
+            raise ValueError(f"{env.name}: its scripted expert takes no approach noise (got {expert_noise} m)")
+        expert = env.scripted_expert(approach_noise=expert_noise, seed=seed)
+    else:
+        expert = env.scripted_expert()
     return collect_episode(env, expert.act, seed=seed, max_steps=max_steps, on_reset=expert.reset)

@@ -274,9 +274,7 @@ def _so101() -> ModelConfig:
     # The SO-101 suite's policies: the demo architecture with 128x128 views cut into 16x16 patches. Same token
     # count as 64x64 in 8x8 patches (16 visual tokens per view, so the same speed past the patch embedding),
     # but a 3 cm cube seen by the top camera covers ~10 px instead of ~5.
-    return replace(
-        _demo(), vision=VisionConfig(hidden=128, layers=4, heads=2, mlp=512, image_size=128, patch_size=16)
-    )
+    return replace(_demo(), vision=VisionConfig(hidden=128, layers=4, heads=2, mlp=512, image_size=128, patch_size=16))
 
 
 PRESETS = {

@@ -184,10 +184,14 @@ class SO101SuiteEnv(SimEnv):
             self._video_renderer = CameraRenderer(self.model, size)
         return np.concatenate([self._video_renderer.render(self.data, c) for c in self.cameras], axis=1)
 
-    def scripted_expert(self):
+    # The expert takes `approach_noise` (m) and `seed`: off-target approaches it then corrects (datagen
+    # --expert-noise).
+    expert_options = ("approach_noise", "seed")
+
+    def scripted_expert(self, **options: Any):
         from smolvla.envs.so101_suite.expert import SO101SuiteExpert
 
-        return SO101SuiteExpert(self)
+        return SO101SuiteExpert(self, **options)
 
     def close(self) -> None:
         self._renderer.close()

@@ -5,6 +5,12 @@ carry over the destination, lower, open, rise). The commanded point moves toward
 a bounded speed and the jaw direction turns at a bounded rate, so the joint targets it sends (IK of the
 commanded pose, seeded with the last solution) form a smooth trajectory, as a teleoperator's would.
 A waypoint is computed from the scene when its phase begins, so a cube nudged on the way is still found.
+
+With `approach_noise` the expert first goes to a point off the cube (and off the destination) by a random
+distance up to that many metres, then corrects over the true position before descending. A perfect expert
+always arrives centred, so its demonstrations never show what to do when the gripper is off target: a policy
+that misjudges the cube's position by a centimetre then closes on nothing. The recorded corrections, seen by
+the wrist camera, are the examples it needs (as DART-style noise injection gives them).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ LIFT_OFF = np.radians(-20.0)
 # cube, is a joint-space move this fast rather than a jump.
 JOINT_RATE = np.radians(120.0)
 JOINT_TOLERANCE = np.radians(3.0)  # a joint-space waypoint is reached when every joint is this close
+# Off-target approaches stay well inside the jaws' field of view at hover height (the wrist camera still sees
+# the cube) and inside the reachable table.
+MAX_APPROACH_NOISE = 0.05
 
 
 @dataclass
@@ -63,9 +72,15 @@ class SO101SuiteExpert(Expert):
     """Moves the task's cubes one after another: pick-place (cube -> bin), stacking (cube 0 -> on cube 1),
     sorting (each cube -> the bin of its colour)."""
 
-    def __init__(self, env: Any) -> None:
+    def __init__(self, env: Any, approach_noise: float = 0.0, seed: int | None = None) -> None:
+        """approach_noise: largest off-target distance (m) of the first approach to a cube or destination
+        (0: straight to it). seed: of the offsets' random directions and distances."""
+        if not 0.0 <= approach_noise <= MAX_APPROACH_NOISE:
+            raise ValueError(f"approach_noise must be in [0, {MAX_APPROACH_NOISE}] m, got {approach_noise}")
         self._env = env
         self._ik = TopDownIK(env.model)
+        self._noise = float(approach_noise)
+        self._rng = np.random.default_rng(seed)
         self.reset()
 
     def reset(self) -> None:
@@ -110,17 +125,30 @@ class SO101SuiteExpert(Expert):
                 return 2 * BIN_FLOOR_HALF_THICKNESS + half() + 0.012
             return env.cube_pos(j)[2] + env.layout.cube_half[j] + half() + 0.004
 
+        hover = lambda: Waypoint(over(2 * half() + HOVER_CLEARANCE), yaw(), OPEN)  # noqa: E731
+        carry = lambda: Waypoint(np.array([*dest_xy(), CARRY_Z]), None, CLOSED)  # noqa: E731
+        approach, to_dest = [hover], [carry]
+        if self._noise > 0:  # first off target, then over it: a recorded correction
+            approach = [lambda: self._off_target(hover()), hover]
+            to_dest = [lambda: self._off_target(carry()), carry]
         return [
-            lambda: Waypoint(over(2 * half() + HOVER_CLEARANCE), yaw(), OPEN),
+            *approach,
             lambda: Waypoint(over(max(half(), 0.012)), yaw(), OPEN),
             lambda: Waypoint(over(max(half(), 0.012)), None, CLOSED, hold=10),
             lambda: Waypoint(over(CARRY_Z), None, CLOSED),
-            lambda: Waypoint(np.array([*dest_xy(), CARRY_Z]), None, CLOSED),
+            *to_dest,
             lambda: Waypoint(np.array([*dest_xy(), release_z()]), None, CLOSED),
             lambda: Waypoint(np.array([*dest_xy(), release_z()]), None, OPEN, hold=8),
             lambda: Waypoint(np.array([*dest_xy(), CARRY_Z]), None, OPEN),
             lambda: Waypoint(None, None, OPEN, joints=self._q + [0.0, LIFT_OFF, 0.0, 0.0, 0.0]),
         ]
+
+    def _off_target(self, wp: Waypoint) -> Waypoint:
+        """`wp` moved horizontally by a random distance in [noise / 3, noise] in a random direction."""
+        angle = self._rng.uniform(0.0, 2 * np.pi)
+        dist = self._rng.uniform(self._noise / 3, self._noise)
+        pos = wp.pos + dist * np.array([np.cos(angle), np.sin(angle), 0.0])
+        return Waypoint(pos, wp.yaw, wp.gripper, wp.hold, wp.joints)
 
     def _jaw(self) -> np.ndarray:
         """The current jaw direction, unit float64[3] (from the fixed jaw towards the moving one)."""
