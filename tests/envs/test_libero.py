@@ -92,3 +92,27 @@ def test_sampled_scenes_follow_the_seed_and_differ_from_the_official_states(requ
         env.reset(seed=7)
         np.testing.assert_allclose(scene.point("akita_black_bowl_1"), first, atol=1e-6)
         assert np.linalg.norm(first[:2] - other[:2]) > 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_libero_expert_opens_a_lower_drawer_and_scene_counts_blocked_points(require_sim) -> None:
+    require_sim("libero.libero")
+    from smolvla.envs import make_env
+    from smolvla.envs.libero_expert import SimScene
+
+    # libero_goal/0 "open the middle drawer of the cabinet": its handle sits under the top drawer's
+    with make_env("libero/libero_goal/0", cameras=()) as env:
+        obs = env.reset(seed=0)
+        scene = SimScene(env.robosuite_env)
+        cabinet = scene.box("wooden_cabinet_1")
+        inside = np.array([cabinet.center, cabinet.center + [0.0, 0.0, 1.0]])  # one in it, one far above
+        assert scene.blocked(inside, "akita_black_bowl_1") == 1
+        assert scene.blocked(inside, "wooden_cabinet_1") == 0  # the excluded object does not count
+        expert = env.scripted_expert()
+        expert.reset()
+        done, info = False, {}
+        while not done:
+            obs, _, term, trunc, info = env.step(expert.act(obs))
+            done = term or trunc
+        assert info["success"] and env.elapsed_steps < 200

@@ -37,7 +37,8 @@ def test_in_a_drawer_opens_it_first_and_close_comes_after_the_move() -> None:
     # libero_10: "put the black bowl in the bottom drawer of the cabinet and close it"
     goal = [["close", "white_cabinet_1_bottom_region"], ["in", "akita_black_bowl_1", "white_cabinet_1_bottom_region"]]
     plan = plan_from_goal(goal)
-    assert plan[0] == PrimitiveCall("open_drawer", "white_cabinet_1_bottom_region")
+    # opened as far as the bowl needs (its name rides along), not fully
+    assert plan[0] == PrimitiveCall("open_drawer", "white_cabinet_1_bottom_region", "akita_black_bowl_1")
     assert _names(plan[1:8]) == list(PICK_AND_PLACE)
     assert plan[-1] == PrimitiveCall("close_drawer", "white_cabinet_1_bottom_region")
     # an explicit open of the same drawer is not repeated
@@ -45,15 +46,22 @@ def test_in_a_drawer_opens_it_first_and_close_comes_after_the_move() -> None:
         [["open", "wooden_cabinet_1_top_region"], ["in", "akita_black_bowl_1", "wooden_cabinet_1_top_region"]]
     )
     assert _names(twice).count("open_drawer") == 1
+    # ... and an explicit open means fully, whichever predicate comes first
+    assert twice[0] == PrimitiveCall("open_drawer", "wooden_cabinet_1_top_region")
+    later = plan_from_goal(
+        [["in", "akita_black_bowl_1", "wooden_cabinet_1_top_region"], ["open", "wooden_cabinet_1_top_region"]]
+    )
+    assert later[0] == PrimitiveCall("open_drawer", "wooden_cabinet_1_top_region")
 
 
-def test_knobs_last_plates_pushed() -> None:
+def test_knobs_last_plates_carried_push_only_objects_pushed(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = plan_from_goal([["turnon", "flat_stove_1"], ["on", "moka_pot_1", "flat_stove_1_cook_region"]])
     assert plan[-1] == PrimitiveCall("turn_knob", "flat_stove_1", "on")
     assert _names(plan[:-1]) == list(PICK_AND_PLACE)
-    assert plan_from_goal([["on", "plate_1", "main_table_stove_front_region"]]) == [
-        PrimitiveCall("push", "plate_1", "main_table_stove_front_region")
-    ]
+    goal = [["on", "plate_1", "main_table_stove_front_region"]]
+    assert _names(plan_from_goal(goal)) == list(PICK_AND_PLACE)  # taken by the rim, like a bowl
+    monkeypatch.setattr("smolvla.envs.libero_plan.PUSH_ONLY", ("plate",))
+    assert plan_from_goal(goal) == [PrimitiveCall("push", "plate_1", "main_table_stove_front_region")]
     assert plan_from_goal([["turnoff", "flat_stove_1"]]) == [PrimitiveCall("turn_knob", "flat_stove_1", "off")]
 
 

@@ -12,15 +12,19 @@ import numpy as np
 import pytest
 from libero_toy import ToyHand
 
-from smolvla.envs.libero_expert import rotation_vector, yaw_matrix
+from smolvla.envs.libero_articulated import Drawer
+from smolvla.envs.libero_expert import rotation_matrix, rotation_vector, yaw_matrix
+from smolvla.envs.libero_grasp import hand_points, unit
 from smolvla.envs.libero_primitives import (
     APPROACH_HEIGHT,
     GRIP_CLOSE,
     GRIP_OPEN,
+    HANDLE_DEPTH,
     LIFT_HEIGHT,
     POS_UNIT,
     PRIMITIVE_FUNCTIONS,
-    ROT_UNIT,
+    PUSH_DEPTH,
+    RIM_FLOOR,
     Box,
     Context,
     approach,
@@ -62,6 +66,16 @@ class ToyScene(ToyHand):
     def region_owner(self, name: str) -> str | None:
         return self.owners.get(name)
 
+    def blocked(self, points: np.ndarray, exclude: str) -> int:
+        inside = np.zeros(len(points), dtype=bool)
+        for name, box in self.boxes.items():
+            if name != exclude:
+                c, s = np.cos(box.yaw), np.sin(box.yaw)
+                d = points - box.center
+                local = np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], d[:, 2]], axis=1)
+                inside |= np.all(np.abs(local) <= box.half, axis=1)
+        return int(np.count_nonzero(inside))
+
     # --- dynamics
     def _inside(self, box: Box) -> bool:
         d = self.pos - box.center
@@ -76,7 +90,7 @@ class ToyScene(ToyHand):
             floor = max(floor, TABLE_Z + (self.pos[2] - self.boxes[self.held].bottom))
         new[2] = max(new[2], floor)
         self.pos = new
-        self.yaw += 0.5 * action[5] * ROT_UNIT
+        self.turn(action)
         if action[6] > 0:
             self.closed_steps += 1
             if self.held is None and self.closed_steps == 6:
@@ -103,14 +117,14 @@ class ToyScene(ToyHand):
         centre[2] = support + box.half[2]
         self.boxes[name] = Box(centre, box.half, box.yaw)
 
-    def push_contacts(self, name: str) -> None:
-        """Slide `name` along the table when the hand is inside its footprint at its height (pushing)."""
+    def drag_contacts(self, name: str, before: np.ndarray) -> None:
+        """Slide `name` with the hand (friction) while the hand presses on it from above: inside its
+        footprint and below its top; `before` float64[3] is the hand's position before this step."""
         box = self.boxes[name]
-        d = self.pos[:2] - box.center[:2]
-        dist = np.linalg.norm(d)
-        if dist < box.radius and box.bottom <= self.pos[2] <= box.top + 0.01 and self.held is None:
+        inside = np.linalg.norm(self.pos[:2] - box.center[:2]) < box.radius
+        if inside and self.pos[2] < box.top and self.held is None:
             centre = box.center.copy()
-            centre[:2] = self.pos[:2] - d / max(dist, 1e-9) * box.radius
+            centre[:2] += self.pos[:2] - before[:2]
             self.boxes[name] = Box(centre, box.half, box.yaw)
 
 
@@ -118,9 +132,10 @@ def run(scene: ToyScene, actions, limit: int = 2000, pushed: str | None = None) 
     """Step `scene` with every action of the generator `actions`; returns the number of steps."""
     n = 0
     for action in actions:
+        before = scene.pos.copy()
         scene.step(action)
         if pushed is not None:
-            scene.push_contacts(pushed)
+            scene.drag_contacts(pushed, before)
         n += 1
         assert n < limit, "primitive did not finish"
     return n
@@ -201,11 +216,20 @@ def test_place_into_a_region_uses_its_height() -> None:
     np.testing.assert_allclose(scene.box("cream_cheese_1").center[:2], [-0.1, -0.1], atol=0.008)
 
 
-def test_push_slides_the_object_to_the_region() -> None:
+def test_push_presses_on_the_object_and_slides_it_to_the_region() -> None:
     scene, ctx = _scene(), Context()
-    run(scene, push(scene, ctx, "plate_1", "front_region"), pushed="plate_1")
+    lowest: list[float] = []
+    for action in push(scene, ctx, "plate_1", "front_region"):
+        before = scene.pos.copy()
+        scene.step(action)
+        scene.drag_contacts("plate_1", before)
+        lowest.append(scene.pos[2])
     np.testing.assert_allclose(scene.box("plate_1").center[:2], [-0.1, -0.1], atol=0.012)
+    # pressed from above (below the plate's top), never lower than PUSH_DEPTH under it
+    assert scene.box("plate_1").top - PUSH_DEPTH - 0.002 < min(lowest) < scene.box("plate_1").top
     assert scene.pos[2] > scene.box("plate_1").top  # lifted clear afterwards
+    # the push line is along -y; the fingers close across it (along x), so the hand is narrow along it
+    assert abs(scene.finger_axis()[0]) > 0.99
 
 
 def test_every_action_is_in_range_and_primitives_are_registered() -> None:
@@ -223,6 +247,9 @@ def test_rotation_helpers_golden() -> None:
     flip = np.diag([1.0, -1.0, -1.0])  # half turn about x
     np.testing.assert_allclose(np.abs(rotation_vector(flip)), [np.pi, 0, 0], atol=1e-9)
     assert wrap_half_turn(np.pi) == pytest.approx(0.0) and wrap_half_turn(2.0) == pytest.approx(2.0 - np.pi)
+    for rotvec in ([0.0, 0.0, 0.3], [np.pi / 2, 0.0, 0.0], [0.2, -0.4, 1.1]):
+        np.testing.assert_allclose(rotation_vector(rotation_matrix(np.array(rotvec))), rotvec, atol=1e-9)
+    np.testing.assert_allclose(rotation_matrix(np.array([0.0, 0.0, np.pi / 2])) @ [1.0, 0, 0], [0, 1.0, 0], atol=1e-12)
 
 
 def test_carry_into_a_region_clears_the_object_it_lies_in() -> None:
@@ -236,3 +263,64 @@ def test_carry_into_a_region_clears_the_object_it_lies_in() -> None:
     assert scene.box("cream_cheese_1").bottom > scene.box("basket_1").top
     run(scene, place(scene, ctx, "cream_cheese_1", "basket_1_contain_region"))
     assert scene.box("cream_cheese_1").bottom < scene.box("basket_1").top
+
+
+def test_a_bowl_is_taken_on_the_rim_side_away_from_a_neighbour() -> None:
+    scene, ctx = _scene(), Context()
+    bowl = scene.box("akita_black_bowl_1")
+    near, _ = grasp_pose(scene, ctx, "akita_black_bowl_1")
+    assert near[1] < bowl.center[1]  # free: the side nearer the hand (it is at y = 0)
+    # a ramekin right where the outer finger would go down on that side
+    scene.boxes["ramekin_1"] = _box(0.1, 0.2 - 0.1, (0.03, 0.03, 0.03))
+    point, yaw = grasp_pose(scene, ctx, "akita_black_bowl_1")
+    assert point[1] > bowl.center[1] and np.linalg.norm(point[:2] - bowl.center[:2]) > 0.03
+    assert scene.blocked(hand_points(point, unit(np.pi / 2 + yaw)), "akita_black_bowl_1") == 0
+
+
+def test_a_box_is_taken_off_centre_when_a_tall_neighbour_stands_by_the_palm() -> None:
+    scene, ctx = _scene(), Context()
+    centre = scene.box("cream_cheese_1").center
+    # the cream cheese's long side lies along world y, the fingers close along x; the palm reaches 10 cm
+    # along x: a tall box beside its +y half at one end
+    scene.boxes["tomato_sauce_1"] = _box(0.1 + 0.09, 0.03, (0.015, 0.012, 0.05))
+    point, yaw = grasp_pose(scene, ctx, "cream_cheese_1")
+    assert point[1] < centre[1] - 0.01  # shifted along the long side, away from it
+    assert abs(abs(yaw) - np.pi / 2) < 1e-9  # still across the narrow side
+
+
+def test_plates_are_taken_at_the_rim_above_the_table() -> None:
+    scene, ctx = _scene(), Context()
+    point, _ = grasp_pose(scene, ctx, "plate_1")
+    plate = scene.box("plate_1")
+    assert plate.radius - 0.02 < np.linalg.norm(point[:2] - plate.center[:2]) < plate.radius
+    assert point[2] == pytest.approx(plate.bottom + RIM_FLOOR)  # a 2 cm plate: the floor, not 2.5 cm down
+
+
+def test_approach_goes_across_before_it_goes_down() -> None:
+    scene, ctx = _scene(), Context()
+    scene.pos = np.array([-0.2, -0.1, 1.2])
+    start_z = scene.pos[2]
+    point, _ = grasp_pose(scene, ctx, "cream_cheese_1")
+    for action in approach(scene, ctx, "cream_cheese_1"):
+        scene.step(action)
+        if np.linalg.norm(scene.pos[:2] - point[:2]) > 0.03:
+            assert scene.pos[2] > start_z - 0.01  # no diagonal descent on the way over
+    np.testing.assert_allclose(scene.pos, point + [0, 0, APPROACH_HEIGHT], atol=0.007)
+
+
+class DrawerToyScene(ToyScene):
+    """A ToyScene with one open drawer region, for where things go when put in it."""
+
+    def drawer(self, region: str) -> Drawer:
+        return Drawer(handle=np.array([0.0, 0.0, 1.09]), pull=np.array([0.0, 1.0, 0.0]), opening=0.12, open_travel=0.15)
+
+
+def test_placing_into_a_drawer_aims_at_the_part_pulled_out() -> None:
+    scene = DrawerToyScene(_scene().boxes, sites={"wooden_cabinet_1_top_region": np.array([0.0, -0.16, 1.09])})
+    ctx = Context()
+    _pick(scene, ctx, "cream_cheese_1")
+    run(scene, carry(scene, ctx, "cream_cheese_1", "wooden_cabinet_1_top_region"))
+    # the region's centre (y = -0.16) is still inside the cabinet; the pulled-out part is 0 .. -0.12 behind
+    # the handle's face
+    expected_y = 0.0 - (HANDLE_DEPTH + 0.12 / 2)
+    np.testing.assert_allclose(scene.box("cream_cheese_1").center[:2], [0.0, expected_y], atol=0.008)

@@ -19,6 +19,7 @@ from smolvla.envs.libero_primitives import GRIP_OPEN, PRIMITIVE_FUNCTIONS, Box, 
 FUNCTIONS = {**PRIMITIVE_FUNCTIONS, **ARTICULATED_FUNCTIONS}
 
 EEF_SITE = "gripper0_grip_site"
+_ROBOT_PREFIXES = ("robot0_", "gripper0_", "mount0_")
 FINGER_JOINT = "gripper0_finger_joint1"
 
 
@@ -35,6 +36,16 @@ def rotation_vector(mat: np.ndarray) -> np.ndarray:
         axis = sym[:, int(np.argmax(np.diag(sym)))]
         norm = np.linalg.norm(axis)
     return axis / norm * angle
+
+
+def rotation_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """float64[3] rotation vector (axis * angle) -> float64[3, 3] rotation matrix (Rodrigues)."""
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return np.eye(3)
+    k = np.asarray(rotvec, dtype=np.float64) / angle
+    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * cross + (1.0 - np.cos(angle)) * cross @ cross
 
 
 def yaw_matrix(yaw: float) -> np.ndarray:
@@ -54,7 +65,7 @@ class SimScene:
         self.data = libero_env.sim.data._data
         self._site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, EEF_SITE)
         self._finger = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, FINGER_JOINT)
-        self._geoms: dict[int, np.ndarray] = {}
+        self._geoms: dict[object, np.ndarray] = {}
         self.reference = self.data.site_xmat[self._site].reshape(3, 3).copy()
 
     def set_reference(self) -> None:
@@ -69,9 +80,9 @@ class SimScene:
         axis[2] = 0.0
         return axis / np.linalg.norm(axis)
 
-    def rotation_error(self, yaw: float) -> np.ndarray:
+    def rotation_error(self, yaw: float, tilt: np.ndarray) -> np.ndarray:
         current = self.data.site_xmat[self._site].reshape(3, 3)
-        return rotation_vector(yaw_matrix(yaw) @ self.reference @ current.T)
+        return rotation_vector(rotation_matrix(tilt) @ yaw_matrix(yaw) @ self.reference @ current.T)
 
     def is_object(self, name: str) -> bool:
         return name in self._env.obj_body_id
@@ -88,6 +99,37 @@ class SimScene:
         if site < 0:
             raise ValueError(f"no object or region named {name!r} in this LIBERO scene")
         return self.data.site_xpos[site].copy()
+
+    def blocked(self, points: np.ndarray, exclude: str) -> int:
+        geoms = self._obstacle_geoms(exclude)
+        rot = self.data.geom_xmat[geoms].reshape(-1, 3, 3)  # (g, 3, 3)
+        # points in each geom's frame, relative to its bounding box: (g, n, 3)
+        local = np.einsum("gji,gnj->gni", rot, points[None, :, :] - self.data.geom_xpos[geoms][:, None, :])
+        local -= self.model.geom_aabb[geoms, None, :3]
+        inside = np.all(np.abs(local) <= self.model.geom_aabb[geoms, None, 3:], axis=-1)  # (g, n)
+        return int(np.count_nonzero(inside.any(axis=0)))
+
+    def _obstacle_geoms(self, exclude: str) -> np.ndarray:
+        """Collision geoms of everything but the robot (its arm, hand and mount) and the object `exclude`."""
+        key = ("obstacles", exclude)
+        if key not in self._geoms:
+            m = self.model
+            skip = (
+                set(self._collision_geoms(self._env.obj_body_id[exclude]).tolist())
+                if self.is_object(exclude)
+                else set()
+            )
+            robot = tuple(_ROBOT_PREFIXES)
+            keep = [
+                g
+                for g in self._collision_geoms(0).tolist()
+                if g not in skip
+                and not (self._mj.mj_id2name(m, self._mj.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[g])) or "").startswith(
+                    robot
+                )
+            ]
+            self._geoms[key] = np.asarray(keep, dtype=np.int64)
+        return self._geoms[key]
 
     def _joint(self, name: str) -> tuple[int, float]:
         joint = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_JOINT, name)

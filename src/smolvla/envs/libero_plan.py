@@ -7,12 +7,14 @@ predicates such as ["on", "akita_black_bowl_1", "plate_1"], ["in", "alphabet_sou
 primitives of `libero_primitives`:
 
     on/in (graspable)  -> approach, grasp, lift, carry, place, release, retreat
-    on (flat object to a table region) -> push
+    on (a PUSH_ONLY object to a table region) -> push
     open / close       -> open_drawer / close_drawer (the articulated region, e.g. a cabinet drawer)
     turnon / turnoff   -> turn_knob
 
 Order: drawers are opened first (a goal "in <drawer region>" needs its drawer open, even when the goal does
-not say so, as in "open the top drawer and put the bowl inside"), then objects are moved, then drawers
+not say so, as in "open the top drawer and put the bowl inside"; then only as far as the object needs, its
+`target` naming that object, so that the drawer does not reach the things on the table in front of it),
+then objects are moved, then drawers
 are closed, then knobs are turned (the stove is turned on last so that nothing is carried past it).
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Objects too flat or wide for the Panda gripper (8 cm opening): moved by pushing them along the table.
-PUSH_ONLY = ("plate",)
+PUSH_ONLY = ()
 # Regions that are drawers of a cabinet: "<cabinet>_<top|middle|bottom>_region".
 _DRAWER_LEVELS = ("top", "middle", "bottom")
 
@@ -29,7 +31,8 @@ _DRAWER_LEVELS = ("top", "middle", "bottom")
 @dataclass(frozen=True)
 class PrimitiveCall:
     """One primitive with its arguments: `obj` is what it acts on (an object, a drawer region or a fixture
-    with a knob); `target` where it goes (a body or site name), for carry/place/push."""
+    with a knob); `target` where it goes (a body or site name), for carry/place/push; for open_drawer the
+    object the drawer must make room for (None: open it fully); for turn_knob "on" or "off"."""
 
     name: str
     obj: str
@@ -66,7 +69,7 @@ def _is_push_only(obj: str) -> bool:
 
 def plan_from_goal(goal: list) -> list[PrimitiveCall]:
     """Primitive calls that reach `goal`, in execution order (see the module docstring)."""
-    opens: list[str] = []
+    opens: dict[str, str | None] = {}  # drawer region -> the object it must make room for (None: fully)
     moves: list[PrimitiveCall] = []
     closes: list[str] = []
     knobs: list[PrimitiveCall] = []
@@ -82,20 +85,19 @@ def plan_from_goal(goal: list) -> list[PrimitiveCall]:
         if head in ("on", "in"):
             obj, target = args
             if head == "in" and is_drawer_region(target) and target not in opens:
-                opens.append(target)
+                opens[target] = obj
             if _is_push_only(obj):
                 moves.append(PrimitiveCall("push", obj, target))
             else:
                 moves += [PrimitiveCall(p, obj, target if p in ("carry", "place") else None) for p in PICK_AND_PLACE]
         elif head == "open":
-            if args[0] not in opens:
-                opens.append(args[0])
+            opens[args[0]] = None
         elif head == "close":
             closes.append(args[0])
         else:
             knobs.append(PrimitiveCall("turn_knob", args[0], "on" if head == "turnon" else "off"))
     return (
-        [PrimitiveCall("open_drawer", r) for r in opens]
+        [PrimitiveCall("open_drawer", r, room) for r, room in opens.items()]
         + moves
         + [PrimitiveCall("close_drawer", r) for r in closes]
         + knobs

@@ -6,7 +6,9 @@ rotation units of 0.5 rad, the controller's output limits; gripper -1 open, +1 c
 `Context` (what is held, the commanded yaw), so "carry" knows what "grasp" took. The scene is anything with
 the `Scene` methods: the simulator in `libero_expert`, or a kinematic stand-in in the tests.
 
-The gripper points down throughout; only its yaw turns, so that fingers close across a box's narrow side.
+The gripper points down, turned about world z (`Context.yaw`) so that fingers close across a box's narrow
+side; only a drawer's handle is taken from the front, with the hand tilted (`Context.tilt`) to point its
+fingers horizontally.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
+from smolvla.envs.libero_grasp import box_candidates, hand_points, rim_candidates, unit
+from smolvla.envs.libero_plan import is_drawer_region
 
 POS_UNIT = 0.05  # metres per action unit (controller output_max for position)
 ROT_UNIT = 0.5  # radians per action unit
@@ -27,6 +32,11 @@ RELEASE_GAP = 0.015  # carried object's bottom above the destination surface whe
 GRASP_DEPTH = 0.025  # grasp point below an object's top (m), at least GRASP_FLOOR above its bottom
 GRASP_FLOOR = 0.012
 RIM_INSET = 0.012  # bowls are taken by the rim: this far inside the rim's outer radius (m)
+RIM_FLOOR = 0.014  # ... and at least this far above their bottom: the fingertips clear the table (m)
+# Objects taken by the rim (hollow and round, wider than the open fingers): bowls, and plates, whose rim
+# the fingers pinch as they pinch a bowl's.
+RIM_OBJECTS = ("bowl", "plate")
+HANDLE_DEPTH = 0.025  # a LIBERO cabinet's drawer handle stands this far in front of the drawer face (m)
 GRIP_STEPS = 12  # steps to close or open the fingers
 MAX_MOVE_STEPS = 120  # a move gives up after this many steps (a later check decides success)
 STALL_STEPS, STALL_DIST = 10, 0.001  # ... or when the hand moved less than STALL_DIST in STALL_STEPS steps
@@ -64,9 +74,9 @@ class Scene(Protocol):
     def finger_axis(self) -> np.ndarray:
         """float64[3] unit horizontal direction the fingers close along."""
 
-    def rotation_error(self, yaw: float) -> np.ndarray:
+    def rotation_error(self, yaw: float, tilt: np.ndarray) -> np.ndarray:
         """float64[3] rotation vector from the hand's orientation to the episode's start orientation
-        turned by `yaw` about world z."""
+        turned by `yaw` about world z, then by the rotation vector `tilt` float64[3] (world frame)."""
 
     def box(self, name: str) -> Box:
         """The named object's box."""
@@ -81,16 +91,28 @@ class Scene(Protocol):
         """The object a region belongs to (e.g. "basket_1" for "basket_1_contain_region"), None for a region
         of the table or for an object."""
 
+    def blocked(self, points: np.ndarray, exclude: str) -> int:
+        """How many of `points` float64[N, 3] lie inside the collision geometry of anything but the robot
+        and the object `exclude`."""
+
 
 @dataclass
 class Context:
-    """Shared by the primitives of one episode: commanded yaw, the held object and its offset from the
-    grip point (object centre minus grip point, float64[3])."""
+    """Shared by the primitives of one episode: commanded yaw and tilt (a world-frame rotation vector
+    float64[3] applied after the yaw; zero while the fingers point down), the held object and its offset
+    from the grip point (object centre minus grip point, float64[3])."""
 
     yaw: float = 0.0
+    tilt: np.ndarray = field(default_factory=lambda: np.zeros(3))
     gripper: float = GRIP_OPEN
     held: str | None = None
     held_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    # the grasp `approach` chose: object, grip point minus the object's box centre float64[3], yaw
+    chosen: tuple[str, np.ndarray, float] | None = None
+
+
+def is_rim_object(name: str) -> bool:
+    return any(kind in name for kind in RIM_OBJECTS)
 
 
 def wrap_half_turn(angle: float) -> float:
@@ -101,7 +123,7 @@ def wrap_half_turn(angle: float) -> float:
 def pose_action(scene: Scene, ctx: Context, target: np.ndarray, gain: float = 1.0) -> np.ndarray:
     """float32[7] action moving the grip point to `target` (float64[3]) at the commanded yaw and gripper."""
     pos = np.clip(gain * (np.asarray(target) - scene.eef_pos()) / POS_UNIT, -1.0, 1.0)
-    rot = np.clip(scene.rotation_error(ctx.yaw) / ROT_UNIT, -1.0, 1.0)
+    rot = np.clip(scene.rotation_error(ctx.yaw, ctx.tilt) / ROT_UNIT, -1.0, 1.0)
     return np.concatenate([pos, rot, [ctx.gripper]]).astype(np.float32)
 
 
@@ -132,37 +154,49 @@ def hold(scene: Scene, ctx: Context, steps: int) -> Iterator[np.ndarray]:
 def grasp_pose(scene: Scene, ctx: Context, obj: str) -> tuple[np.ndarray, float]:
     """Where to close the fingers on `obj` (float64[3]) and the yaw to do it at.
 
-    Bowls are pinched at the rim on the side along the finger axis nearer the hand; anything else in the
-    middle, the fingers closing across its narrower side, GRASP_DEPTH below its top.
+    Bowls and plates are pinched at the rim, anything else across its narrower side, GRASP_DEPTH below
+    the top; of the candidates (`libero_grasp`: rim directions; box centre, shifted or turned) the one
+    where the open hand, on its way down, runs into the fewest other things (a ramekin beside the bowl,
+    the walls of the drawer it stands in, a taller box). With nothing in the way that is the rim on the
+    side nearer the hand along the finger axis, or the box's centre across its narrow side.
     """
     box = scene.box(obj)
     axis = scene.finger_axis()
-    if "bowl" in obj:
-        side = axis if np.dot(scene.eef_pos()[:2] - box.center[:2], axis[:2]) >= 0 else -axis
-        point = box.center + side * (box.radius - RIM_INSET)
-        point[2] = box.top - GRASP_DEPTH
-        return point, ctx.yaw
-    narrow = box.yaw + (0.0 if box.half[0] <= box.half[1] else np.pi / 2)
-    turn = wrap_half_turn(narrow - float(np.arctan2(axis[1], axis[0])))
-    point = box.center.copy()
-    point[2] = max(box.top - GRASP_DEPTH, box.bottom + GRASP_FLOOR)
-    return point, ctx.yaw + turn
+    axis_angle = float(np.arctan2(axis[1], axis[0]))
+    if is_rim_object(obj):
+        near = axis_angle if np.dot(scene.eef_pos()[:2] - box.center[:2], axis[:2]) >= 0 else axis_angle + np.pi
+        z = max(box.top - GRASP_DEPTH, box.bottom + RIM_FLOOR)
+        candidates = rim_candidates(box.center, box.radius - RIM_INSET, z, near)
+    else:
+        z = max(box.top - GRASP_DEPTH, box.bottom + GRASP_FLOOR)
+        candidates = box_candidates(box.center, box.half, box.yaw, z)
+    # the first candidate with the fewest sampled hand points inside other things (ties keep the order)
+    counts = [scene.blocked(hand_points(p, unit(a)), obj) for p, a in candidates]
+    point, angle = candidates[int(np.argmin(counts))]
+    return point, ctx.yaw + wrap_half_turn(angle - axis_angle)
 
 
 def approach(scene: Scene, ctx: Context, obj: str) -> Iterator[np.ndarray]:
     """Open the hand and hover APPROACH_HEIGHT above the grasp point of `obj`, turned to grasp it."""
     ctx.gripper = GRIP_OPEN
     point, ctx.yaw = grasp_pose(scene, ctx, obj)
+    ctx.chosen = (obj, point - scene.box(obj).center, ctx.yaw)
     above = point + [0.0, 0.0, APPROACH_HEIGHT]
     up = scene.eef_pos().copy()
     up[2] = max(up[2], above[2])
     yield from move_to(scene, ctx, up, tol=0.02)
+    # across at that height, then straight down: a diagonal descent can catch an open drawer on the way
+    yield from move_to(scene, ctx, np.array([above[0], above[1], up[2]]), tol=0.015)
     yield from move_to(scene, ctx, above, tol=0.006)
 
 
 def grasp(scene: Scene, ctx: Context, obj: str) -> Iterator[np.ndarray]:
-    """Descend to the grasp point of `obj` and close the fingers; `obj` is then held."""
-    point, _ = grasp_pose(scene, ctx, obj)
+    """Descend to the grasp point of `obj` (the one `approach` chose) and close the fingers; `obj` is then
+    held."""
+    if ctx.chosen is not None and ctx.chosen[0] == obj:
+        point = scene.box(obj).center + ctx.chosen[1]
+    else:
+        point, ctx.yaw = grasp_pose(scene, ctx, obj)
     yield from move_to(scene, ctx, point, tol=0.004)
     ctx.gripper = GRIP_CLOSE
     yield from hold(scene, ctx, GRIP_STEPS)
@@ -182,6 +216,11 @@ def _destination(scene: Scene, target: str) -> tuple[np.ndarray, float]:
         box = scene.box(target)
         return box.center, box.top
     point = scene.point(target)
+    if is_drawer_region(target) and hasattr(scene, "drawer"):
+        # the middle of the part pulled out of the cabinet: the region's centre may still be inside it
+        drawer = scene.drawer(target)
+        out = drawer.handle - drawer.pull * (HANDLE_DEPTH + drawer.opening / 2.0)
+        return np.array([out[0], out[1], point[2]]), float(point[2])
     return point, float(point[2])
 
 
@@ -227,35 +266,39 @@ def retreat(scene: Scene, ctx: Context, obj: str) -> Iterator[np.ndarray]:
     yield from move_to(scene, ctx, scene.eef_pos() + [0.0, 0.0, LIFT_HEIGHT], tol=0.015)
 
 
-PUSH_HEIGHT = 0.01  # fingertips above the pushed object's bottom (m)
-PUSH_STANDOFF = 0.04  # start this far behind the object's edge (m)
+PUSH_DEPTH = 0.01  # the grip point aims this far below the object's top: the fingertips press on its floor (m)
+PUSH_LEAD = 0.04  # while pushing, aim the hand this far ahead of the object's centre (m)
 PUSH_TOL = 0.01  # stop when the object's centre is this close to the goal (m)
 
 
 def push(scene: Scene, ctx: Context, obj: str, target: str) -> Iterator[np.ndarray]:
-    """Push `obj` along the table until its centre reaches `target`'s (x, y), with closed fingers."""
+    """Slide `obj` (a plate) along the table until its centre reaches `target`'s (x, y): closed fingers
+    press down on its middle and drag it by friction.
+
+    Pushing it from behind needs room behind it, where a cabinet or a rack may stand (our first version,
+    which did so, stalled there on every state); from above only the object's own footprint is needed.
+    The hand turns its long side across the push line, so it sweeps a narrow lane.
+    """
     box = scene.box(obj)
     goal = scene.point(target)[:2]
     direction = goal - box.center[:2]
     if np.linalg.norm(direction) < PUSH_TOL:
         return
     direction = direction / np.linalg.norm(direction)
-    z = box.bottom + PUSH_HEIGHT
-    start = np.array([*(box.center[:2] - direction * (box.radius + PUSH_STANDOFF)), z])
+    axis = scene.finger_axis()
+    across = float(np.arctan2(direction[0], -direction[1]))  # the angle of the horizontal perpendicular
+    ctx.yaw = ctx.yaw + wrap_half_turn(across - float(np.arctan2(axis[1], axis[0])))
+    z = box.top - PUSH_DEPTH
     ctx.gripper = GRIP_CLOSE
     yield from move_to(scene, ctx, [*scene.eef_pos()[:2], max(scene.eef_pos()[2], box.top + 0.05)], tol=0.02)
-    yield from move_to(scene, ctx, [*start[:2], box.top + 0.05], tol=0.01)
-    yield from move_to(scene, ctx, start, tol=0.006)
-
-    def contact_point() -> np.ndarray:
-        # the hand's spot behind the object on the line to the goal, re-read as the object slides
-        centre = scene.box(obj).center[:2]
-        return np.array([*(centre - direction * (box.radius - 0.005) + direction * 0.02), z])
+    yield from move_to(scene, ctx, [*box.center[:2], box.top + 0.05], tol=0.01)
+    yield from move_to(scene, ctx, [*box.center[:2], z], tol=0.004)  # ends pressing on it (a stall)
 
     for _ in range(3 * MAX_MOVE_STEPS):
-        if np.linalg.norm(scene.box(obj).center[:2] - goal) < PUSH_TOL:
+        centre = scene.box(obj).center[:2]  # re-read as the object slides
+        if np.linalg.norm(centre - goal) < PUSH_TOL:
             break
-        yield pose_action(scene, ctx, contact_point())
+        yield pose_action(scene, ctx, np.array([*(centre + direction * PUSH_LEAD), z]))
     yield from move_to(scene, ctx, scene.eef_pos() + [0.0, 0.0, LIFT_HEIGHT], tol=0.015)
 
 
