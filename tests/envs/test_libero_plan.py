@@ -15,8 +15,8 @@ def test_pick_and_place_goal_expands_into_the_primitive_chain() -> None:
     plan = plan_from_goal([["on", "akita_black_bowl_1", "plate_1"]])
     assert _names(plan) == list(PICK_AND_PLACE)
     assert {c.obj for c in plan} == {"akita_black_bowl_1"}
-    # only carry and place know where the object goes
-    assert [c.target for c in plan] == [None, None, None, "plate_1", "plate_1", None, None]
+    # approach (it chooses a grasp with room at the destination too), carry and place know where it goes
+    assert [c.target for c in plan] == ["plate_1", None, None, "plate_1", "plate_1", None, None]
 
 
 def test_and_wrappers_are_flattened_in_order() -> None:

@@ -324,3 +324,16 @@ def test_placing_into_a_drawer_aims_at_the_part_pulled_out() -> None:
     # the handle's face
     expected_y = 0.0 - (HANDLE_DEPTH + 0.12 / 2)
     np.testing.assert_allclose(scene.box("cream_cheese_1").center[:2], [0.0, expected_y], atol=0.008)
+
+
+def test_the_grasp_leaves_room_for_the_hand_where_the_object_is_put_down() -> None:
+    scene, ctx = _scene(), Context()
+    bowl = scene.box("akita_black_bowl_1")
+    free, _ = grasp_pose(scene, ctx, "akita_black_bowl_1", "front_region")
+    assert free[1] < bowl.center[1]  # nothing in the way at either end: the side nearer the hand
+    # a tall cabinet just behind the destination (-y of it), where that side's palm would come down
+    scene.boxes["wooden_cabinet_1"] = _box(-0.1, -0.1 - 0.15, (0.15, 0.08, 0.12))
+    point, _ = grasp_pose(scene, ctx, "akita_black_bowl_1", "front_region")
+    assert point[1] > bowl.center[1] + 0.03  # the rim on the other side: the palm reaches +y there
+    # without the destination the cabinet is out of reach and the nearer side stays
+    np.testing.assert_allclose(grasp_pose(scene, ctx, "akita_black_bowl_1")[0], free)

@@ -20,6 +20,7 @@ FUNCTIONS = {**PRIMITIVE_FUNCTIONS, **ARTICULATED_FUNCTIONS}
 
 EEF_SITE = "gripper0_grip_site"
 _ROBOT_PREFIXES = ("robot0_", "gripper0_", "mount0_")
+BLOCK_MARGIN = 0.01  # m
 FINGER_JOINT = "gripper0_finger_joint1"
 
 
@@ -106,7 +107,8 @@ class SimScene:
         # points in each geom's frame, relative to its bounding box: (g, n, 3)
         local = np.einsum("gji,gnj->gni", rot, points[None, :, :] - self.data.geom_xpos[geoms][:, None, :])
         local -= self.model.geom_aabb[geoms, None, :3]
-        inside = np.all(np.abs(local) <= self.model.geom_aabb[geoms, None, 3:], axis=-1)  # (g, n)
+        # each geom's box grown by BLOCK_MARGIN: a hand that only grazes something still counts it
+        inside = np.all(np.abs(local) <= self.model.geom_aabb[geoms, None, 3:] + BLOCK_MARGIN, axis=-1)  # (g, n)
         return int(np.count_nonzero(inside.any(axis=0)))
 
     def _obstacle_geoms(self, exclude: str) -> np.ndarray:

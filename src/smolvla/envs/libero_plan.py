@@ -31,7 +31,7 @@ _DRAWER_LEVELS = ("top", "middle", "bottom")
 @dataclass(frozen=True)
 class PrimitiveCall:
     """One primitive with its arguments: `obj` is what it acts on (an object, a drawer region or a fixture
-    with a knob); `target` where it goes (a body or site name), for carry/place/push; for open_drawer the
+    with a knob); `target` where it goes (a body or site name), for approach/carry/place/push; for open_drawer the
     object the drawer must make room for (None: open it fully); for turn_knob "on" or "off"."""
 
     name: str
@@ -39,6 +39,8 @@ class PrimitiveCall:
     target: str | None = None
 
 
+# approach chooses the grasp with the room the hand needs at the destination too, so it is told where
+_TAKES_TARGET = ("approach", "carry", "place")
 PICK_AND_PLACE = ("approach", "grasp", "lift", "carry", "place", "release", "retreat")
 PRIMITIVES = (*PICK_AND_PLACE, "push", "open_drawer", "close_drawer", "turn_knob")
 
@@ -89,7 +91,7 @@ def plan_from_goal(goal: list) -> list[PrimitiveCall]:
             if _is_push_only(obj):
                 moves.append(PrimitiveCall("push", obj, target))
             else:
-                moves += [PrimitiveCall(p, obj, target if p in ("carry", "place") else None) for p in PICK_AND_PLACE]
+                moves += [PrimitiveCall(p, obj, target if p in _TAKES_TARGET else None) for p in PICK_AND_PLACE]
         elif head == "open":
             opens[args[0]] = None
         elif head == "close":

@@ -151,7 +151,7 @@ def hold(scene: Scene, ctx: Context, steps: int) -> Iterator[np.ndarray]:
         yield pose_action(scene, ctx, here)
 
 
-def grasp_pose(scene: Scene, ctx: Context, obj: str) -> tuple[np.ndarray, float]:
+def grasp_pose(scene: Scene, ctx: Context, obj: str, target: str | None = None) -> tuple[np.ndarray, float]:
     """Where to close the fingers on `obj` (float64[3]) and the yaw to do it at.
 
     Bowls and plates are pinched at the rim, anything else across its narrower side, GRASP_DEPTH below
@@ -170,16 +170,26 @@ def grasp_pose(scene: Scene, ctx: Context, obj: str) -> tuple[np.ndarray, float]
     else:
         z = max(box.top - GRASP_DEPTH, box.bottom + GRASP_FLOOR)
         candidates = box_candidates(box.center, box.half, box.yaw, z)
-    # the first candidate with the fewest sampled hand points inside other things (ties keep the order)
-    counts = [scene.blocked(hand_points(p, unit(a)), obj) for p, a in candidates]
+    # the first candidate with the fewest sampled hand points inside other things (ties keep the order),
+    # where it takes the object and, given a target, where it puts it down
+    shift = np.zeros(3)
+    if target is not None:
+        dest, surface = _destination(scene, target)
+        shift = np.array([dest[0], dest[1], surface + RELEASE_GAP + box.half[2]]) - box.center
+    counts = [
+        scene.blocked(hand_points(p, unit(a)), obj)
+        + (scene.blocked(hand_points(p + shift, unit(a)), obj) if target is not None else 0)
+        for p, a in candidates
+    ]
     point, angle = candidates[int(np.argmin(counts))]
     return point, ctx.yaw + wrap_half_turn(angle - axis_angle)
 
 
-def approach(scene: Scene, ctx: Context, obj: str) -> Iterator[np.ndarray]:
-    """Open the hand and hover APPROACH_HEIGHT above the grasp point of `obj`, turned to grasp it."""
+def approach(scene: Scene, ctx: Context, obj: str, target: str | None = None) -> Iterator[np.ndarray]:
+    """Open the hand and hover APPROACH_HEIGHT above the grasp point of `obj` (chosen for room here and,
+    given, at `target`, where it goes next), turned to grasp it."""
     ctx.gripper = GRIP_OPEN
-    point, ctx.yaw = grasp_pose(scene, ctx, obj)
+    point, ctx.yaw = grasp_pose(scene, ctx, obj, target)
     ctx.chosen = (obj, point - scene.box(obj).center, ctx.yaw)
     above = point + [0.0, 0.0, APPROACH_HEIGHT]
     up = scene.eef_pos().copy()
