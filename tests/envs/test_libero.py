@@ -105,8 +105,8 @@ def test_libero_expert_opens_a_lower_drawer_and_scene_counts_blocked_points(requ
     with make_env("libero/libero_goal/0", cameras=()) as env:
         obs = env.reset(seed=0)
         scene = SimScene(env.robosuite_env)
-        cabinet = scene.box("wooden_cabinet_1")
-        inside = np.array([cabinet.center, cabinet.center + [0.0, 0.0, 1.0]])  # one in it, one far above
+        handle = scene.drawer("wooden_cabinet_1_middle_region").handle  # the centre of the handle bar's geom
+        inside = np.array([handle, handle + [0.0, 0.0, 1.0]])  # one in the cabinet's handle, one far above
         assert scene.blocked(inside, "akita_black_bowl_1") == 1
         assert scene.blocked(inside, "wooden_cabinet_1") == 0  # the excluded object does not count
         expert = env.scripted_expert()
