@@ -10,6 +10,11 @@ grasp point (forward kinematics of the measured joints, between the jaws) from t
 height above the cube's centre. The jaws open about 5 cm and the cube is 3 cm wide, so a grasp succeeds only
 within about a centimetre across the jaws: a policy with a median error of 25 mm localises the cube but not
 precisely enough to grasp it. Episodes where the gripper never closes are counted as such.
+
+Whether the policy reads the cube's position from the cameras at all: at each episode's first step (the arm
+at its start pose, so the cameras are the only source of where the cube is) the shoulder_pan of the last
+action of a chunk predicted from fixed noise is regressed on the cube's azimuth. A policy that ignores the
+images answers the same pan for every scene (slope 0); one that localises well has a small residual.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 
 from smolvla.envs.registry import make_env
 from smolvla.envs.so101_suite.ik import TopDownIK
-from smolvla.eval.agents import PolicyAgent
+from smolvla.eval.agents import PolicyAgent, obs_to_batch
 from smolvla.eval.camera_size import eval_camera_size
 from smolvla.policy.policy import SmolVLAPolicy
 
@@ -44,10 +49,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def grasp_episode(env, agent: PolicyAgent, ik: TopDownIK, seed: int) -> dict:
-    """One pick-place episode; the grasp point's offset from the cube when the jaws first close."""
+def grasp_episode(env, agent, ik: TopDownIK, seed: int) -> dict:
+    """One pick-place episode with `agent` (reset(), act(obs)): the grasp point's offset from the cube when the
+    jaws first close, and for a PolicyAgent the pan of its first chunk."""
     obs = env.reset(seed=seed)
     agent.reset()
+    cube = env.cube_pos(0)
+    policy = getattr(agent, "policy", None)  # a scripted agent (tests) has no chunk to look at
+    first_pan = None if policy is None else round(first_chunk_pan(policy, obs), 2)
     grasp = None
     info: dict = {}
     for step in range(env.max_episode_steps):
@@ -66,7 +75,17 @@ def grasp_episode(env, agent: PolicyAgent, ik: TopDownIK, seed: int) -> dict:
         if terminated or truncated:
             break
     success, stages = bool(info.get("success")), info.get("stage_scores")
-    return {"seed": seed, "grasp": grasp, "success": success, "stage_scores": stages}
+    azimuth = float(np.degrees(np.arctan2(cube[1], cube[0])))
+    out = {"seed": seed, "grasp": grasp, "success": success, "stage_scores": stages}
+    return out | {"cube_azimuth_deg": round(azimuth, 2), "first_chunk_pan_deg": first_pan}
+
+
+def first_chunk_pan(policy: SmolVLAPolicy, obs: dict) -> float:
+    """shoulder_pan (deg) of the last action of the chunk predicted from `obs` with noise seeded 0."""
+    cfg = policy.config
+    noise = torch.randn((1, cfg.chunk_size, cfg.model.max_action_dim), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return float(policy.predict_action_chunk(obs_to_batch(obs, cfg.camera_keys), noise=noise)[0, -1, 0])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     episodes = [grasp_episode(env, agent, ik, args.seed + i) for i in range(args.episodes)]
     env.close()
     errors = np.array([e["grasp"]["xy_error_mm"] for e in episodes if e["grasp"] is not None])
+    azimuth = np.array([e["cube_azimuth_deg"] for e in episodes])
+    pan = np.array([e["first_chunk_pan_deg"] for e in episodes])
+    slope, intercept = np.polyfit(azimuth, pan, 1) if len(episodes) > 2 else (float("nan"), float("nan"))
     report = {
         "benchmark": "so101_grasp_error",
         "checkpoint": str(args.checkpoint),
@@ -94,6 +116,11 @@ def main(argv: list[str] | None = None) -> None:
         "xy_error_mm_median": round(float(np.median(errors)), 1) if errors.size else None,
         "within_10mm": int((errors <= 10.0).sum()),
         "success": sum(e["success"] for e in episodes),
+        "first_chunk_pan_vs_azimuth": {
+            "slope": round(float(slope), 3),
+            "residual_std_deg": round(float(np.std(pan - (slope * azimuth + intercept))), 2),
+            "azimuth_std_deg": round(float(azimuth.std()), 2),
+        },
         "machine": platform.processor() or platform.machine(),
         "per_episode": episodes,
     }

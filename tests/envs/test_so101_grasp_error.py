@@ -39,6 +39,7 @@ def test_the_expert_closes_centred_over_the_cube(bench, env) -> None:
     assert out["success"] and out["stage_scores"] == {"pick": 0.5, "place": 0.5}
     assert out["grasp"]["xy_error_mm"] < 8.0  # the expert's reach tolerance
     assert abs(out["grasp"]["height_above_cube_mm"]) < 10.0
+    assert out["first_chunk_pan_deg"] is None and -90 < out["cube_azimuth_deg"] < 90  # no policy chunk to read
 
 
 class _ClosesAtHome:
