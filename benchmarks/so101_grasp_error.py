@@ -38,7 +38,9 @@ CLOSE_BELOW = 20.0  # gripper command (0-100): the jaws are closing (the expert 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="policy directory (save_pretrained)")
+    p.add_argument("--checkpoint", help="policy directory (save_pretrained)")
+    p.add_argument("--plot", type=Path, nargs="+", help="instead of running: plot these reports' grasp offsets")
+    p.add_argument("--png", type=Path, default=Path("grasp_error.png"), help="figure written with --plot")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=1000, help="seed of the first episode (held out: datagen uses 0..)")
     p.add_argument("--split", choices=("id", "ood"), default="id")
@@ -46,7 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--image-size", type=int, default=None, help="camera size (default: the training frames')")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="JSON report path (default: print only)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.checkpoint is None) == (args.plot is None):
+        p.error("give either --checkpoint (measure) or --plot REPORT.json ... (draw)")
+    return args
 
 
 def grasp_episode(env, agent, ik: TopDownIK, seed: int) -> dict:
@@ -88,8 +93,35 @@ def first_chunk_pan(policy: SmolVLAPolicy, obs: dict) -> float:
         return float(policy.predict_action_chunk(obs_to_batch(obs, cfg.camera_keys), noise=noise)[0, -1, 0])
 
 
+def plot_offsets(reports: list[Path], png: Path) -> None:
+    """One panel per report: where the jaws closed relative to the cube (mm), with the ~10 mm grasp window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(reports), figsize=(3.6 * len(reports), 3.8), squeeze=False)
+    for ax, path in zip(axes[0], reports, strict=True):
+        rep = json.loads(path.read_text())
+        xy = np.array([e["grasp"]["xy_mm"] for e in rep["per_episode"] if e["grasp"] is not None]).reshape(-1, 2)
+        ok = [e["success"] for e in rep["per_episode"] if e["grasp"] is not None]
+        ax.scatter(xy[:, 0], xy[:, 1], c=["tab:green" if s else "tab:red" for s in ok], s=18)
+        ax.add_patch(plt.Circle((0, 0), 10.0, fill=False, color="k", lw=1))
+        ax.set(xlim=(-150, 150), ylim=(-150, 150), aspect="equal", xlabel="x - cube (mm)", ylabel="y - cube (mm)")
+        ax.set_title(f"{path.stem}\nmedian {rep['xy_error_mm_median']} mm", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.plot is not None:
+        plot_offsets(args.plot, args.png)
+        print(json.dumps({"png": str(args.png), "reports": [str(p) for p in args.plot]}))
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     policy = SmolVLAPolicy.from_pretrained(args.checkpoint)

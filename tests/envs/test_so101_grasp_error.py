@@ -60,3 +60,17 @@ def test_a_grasp_far_from_the_cube_is_measured_as_such(bench, env) -> None:
     out = bench.grasp_episode(env, _ClosesAtHome(), TopDownIK(env.model), seed=2)
     assert out["grasp"]["step"] == 0 and not out["success"]
     assert out["grasp"]["height_above_cube_mm"] > 100.0 and out["grasp"]["xy_error_mm"] > 50.0
+
+
+def test_reports_are_plotted_and_the_mode_is_required(bench, tmp_path) -> None:
+    import json
+
+    episode = {"grasp": {"xy_mm": [3.0, -4.0]}, "success": True}
+    report = tmp_path / "a.json"
+    report.write_text(json.dumps({"xy_error_mm_median": 5.0, "per_episode": [episode, {"grasp": None}]}))
+    bench.main(["--plot", str(report), str(report), "--png", str(tmp_path / "p.png")])
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):
+        bench.parse_args([])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--checkpoint", "x", "--plot", str(report)])
