@@ -11,7 +11,9 @@ state. Held-out scenes (seeds from `HELD_OUT_SEED`, never a training scene) give
 Varying the number of distinct training scenes (a dataset of N episodes shows N cube positions) and the
 connector's `--scale-factor` (visual tokens per view) says which limits localisation: data or tokens.
 `--save-weights DIR` keeps each probe's vision tower and connector (safetensors, the policy's parameter
-names `vision.*`, `connector.*`) to start a policy from a tower that localises.
+names `vision.*`, `connector.*`) to start a policy from a tower that localises:
+`--swap-into POLICY_DIR --weights FILE --swap-out NEW_DIR` copies a policy checkpoint with those tensors
+replaced (then `smolvla train --init checkpoint --init-path NEW_DIR --freeze vision_frozen ...`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="JSON report, rewritten after each probe")
     p.add_argument("--save-weights", type=Path, default=None, help="folder for each probe's vision + connector")
+    p.add_argument("--swap-into", type=Path, default=None, help="instead of probing: policy checkpoint to copy")
+    p.add_argument("--weights", type=Path, default=None, help="with --swap-into: a probe's saved weights")
+    p.add_argument("--swap-out", type=Path, default=None, help="with --swap-into: the new checkpoint folder")
     return p.parse_args(argv)
 
 
@@ -131,8 +136,37 @@ def run_probe(args, scale: int | None, n_train: int, data, test) -> dict:
     }
 
 
+def swap_into_checkpoint(policy_dir: Path, weights: Path, out_dir: Path) -> int:
+    """Copy `policy_dir` to `out_dir` with the tensors of `weights` replacing the model's; -> tensors replaced.
+    Every replaced tensor must exist in the model with the same shape (same preset)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} exists; choose a new --swap-out folder")
+    model = load_file(policy_dir / "model.safetensors")
+    new = load_file(weights)
+    for name, tensor in new.items():
+        if name not in model or model[name].shape != tensor.shape:
+            got = None if name not in model else list(model[name].shape)
+            raise ValueError(
+                f"{weights}: {name} {list(tensor.shape)} has no counterpart in {policy_dir} (found {got}); "
+                "the probe and the policy must share a preset"
+            )
+    shutil.copytree(policy_dir, out_dir)
+    save_file(model | new, out_dir / "model.safetensors")
+    return len(new)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.swap_into is not None:
+        if args.weights is None or args.swap_out is None:
+            raise SystemExit("--swap-into needs --weights FILE and --swap-out NEW_DIR")
+        n = swap_into_checkpoint(args.swap_into, args.weights, args.swap_out)
+        print(json.dumps({"checkpoint": str(args.swap_out), "tensors_replaced": n}))
+        return
     torch.set_num_threads(args.threads)
     size = get_config(args.preset).vision.image_size
     data = render_scenes(range(max(args.train_scenes)), size, args.split)

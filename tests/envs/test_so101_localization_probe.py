@@ -46,3 +46,15 @@ def test_probe_learns_and_saves_policy_shaped_weights(probe, require_sim, tmp_pa
     assert {k: tuple(v.shape) for k, v in saved.items()} == {
         k: tuple(v.shape) for k, v in model.items() if k.startswith(("vision.", "connector."))
     }
+    # swapped into a policy checkpoint of the same preset: it loads, with the probe's tower
+    from smolvla.policy.policy import SmolVLAPolicy
+    from smolvla.policy.testing import make_tiny_policy
+
+    make_tiny_policy(model=get_config("tiny")).save_pretrained(tmp_path / "policy")
+    weights = tmp_path / "probe_sNone_n8.safetensors"
+    assert probe.swap_into_checkpoint(tmp_path / "policy", weights, tmp_path / "swapped") == len(saved)
+    loaded = SmolVLAPolicy.from_pretrained(tmp_path / "swapped").model.state_dict()
+    for name, tensor in saved.items():
+        assert torch.equal(loaded[name], tensor)
+    with pytest.raises(FileExistsError, match="swapped exists; choose a new --swap-out folder"):
+        probe.swap_into_checkpoint(tmp_path / "policy", weights, tmp_path / "swapped")
