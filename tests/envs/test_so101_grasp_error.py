@@ -3,23 +3,15 @@ expert, which closes centred over the cube, and on an agent that closes far from
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.sim
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "so101_grasp_error.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("so101_grasp_error", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("so101_grasp_error")
 
 
 @pytest.fixture()

@@ -5,8 +5,6 @@ connector)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,15 +12,10 @@ from safetensors.torch import load_file
 
 pytestmark = pytest.mark.sim
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "so101_localization_probe.py"
-
 
 @pytest.fixture(scope="module")
-def probe():
-    spec = importlib.util.spec_from_file_location("so101_localization_probe", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def probe(load_benchmark):
+    return load_benchmark("so101_localization_probe")
 
 
 def test_probe_learns_and_saves_policy_shaped_weights(probe, require_sim, tmp_path) -> None:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from smolvla.model.config import get_config
 from smolvla.model.smolvla import SmolVLAModel
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "latency.py"
-
 
 @pytest.fixture(scope="module")
-def latency():
-    spec = importlib.util.spec_from_file_location("latency_benchmark", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def latency(load_benchmark):
+    return load_benchmark("latency")
 
 
 def test_full_size_flops_match_spec_budget(latency) -> None:
