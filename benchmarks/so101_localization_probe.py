@@ -143,6 +143,8 @@ def swap_into_checkpoint(policy_dir: Path, weights: Path, out_dir: Path) -> int:
 
     from safetensors.torch import load_file, save_file
 
+    from smolvla.policy.atomic_dir import atomic_dir
+
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists; choose a new --swap-out folder")
     model = load_file(policy_dir / "model.safetensors")
@@ -154,8 +156,9 @@ def swap_into_checkpoint(policy_dir: Path, weights: Path, out_dir: Path) -> int:
                 f"{weights}: {name} {list(tensor.shape)} has no counterpart in {policy_dir} (found {got}); "
                 "the probe and the policy must share a preset"
             )
-    shutil.copytree(policy_dir, out_dir)
-    save_file(model | new, out_dir / "model.safetensors")
+    with atomic_dir(out_dir) as staging:  # a crash leaves no half-written checkpoint behind
+        shutil.copytree(policy_dir, staging, dirs_exist_ok=True)
+        save_file(model | new, staging / "model.safetensors")
     return len(new)
 
 
