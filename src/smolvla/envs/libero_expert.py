@@ -121,15 +121,12 @@ class SimScene:
                 if self.is_object(exclude)
                 else set()
             )
-            robot = tuple(_ROBOT_PREFIXES)
-            keep = [
-                g
-                for g in self._collision_geoms(0).tolist()
-                if g not in skip
-                and not (self._mj.mj_id2name(m, self._mj.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[g])) or "").startswith(
-                    robot
-                )
-            ]
+
+            def robot_part(geom: int) -> bool:
+                body = self._mj.mj_id2name(m, self._mj.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[geom])) or ""
+                return body.startswith(_ROBOT_PREFIXES)
+
+            keep = [g for g in self._collision_geoms(0).tolist() if g not in skip and not robot_part(g)]
             self._geoms[key] = np.asarray(keep, dtype=np.int64)
         return self._geoms[key]
 
