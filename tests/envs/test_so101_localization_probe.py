@@ -51,3 +51,11 @@ def test_probe_learns_and_saves_policy_shaped_weights(probe, require_sim, tmp_pa
         assert torch.equal(loaded[name], tensor)
     with pytest.raises(FileExistsError, match="swapped exists; choose a new --swap-out folder"):
         probe.swap_into_checkpoint(tmp_path / "policy", weights, tmp_path / "swapped")
+    # weights of another size (another preset) are refused by name and shape, and nothing is written
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "bad.safetensors"
+    save_file({"connector.modality_projection.proj.weight": torch.zeros(3, 5)}, bad)
+    with pytest.raises(ValueError, match=r"proj.weight \[3, 5\] has no counterpart in .*policy \(found \[\d+, \d+\]\)"):
+        probe.swap_into_checkpoint(tmp_path / "policy", bad, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
