@@ -8,7 +8,9 @@
 #   INIT=scratch trains the same model on the same data from random weights: the paper's ablation.
 # Usage: scripts/finetune_so101.sh [STAGE1_CHECKPOINT | scratch]
 #   env: WORK, EPISODES (per task), STEPS, BATCH, LR, THREADS, CACHE_MB, FREEZE, MODEL (scratch only),
-#        SHIFT (image shift augmentation, px), RUN (run folder; default WORK/finetuned or WORK/scratch)
+#        SHIFT (image shift augmentation, px), RUN (run folder; default WORK/finetuned or WORK/scratch),
+#        NOISE (datagen --expert-noise, m: demonstrations that correct off-target approaches),
+#        AUX (weight of the auxiliary object-position loss, `smolvla.train.aux_state`; 0 = off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,12 +28,14 @@ SAVE_EVERY=${SAVE_EVERY:-1000}
 FREEZE=${FREEZE:-full}
 MODEL=${MODEL:-so101}
 SHIFT=${SHIFT:-8}
+NOISE=${NOISE:-0}
+AUX=${AUX:-0}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 DATA="$WORK/dataset_id"
 if [ ! -f "$DATA/meta/info.json" ]; then
   "$BIN/smolvla" datagen so101 --tasks pick-place,stacking,sorting --split id --episodes "$EPISODES" \
-    --image-size 128 --workers 2 --seed 0 --out "$DATA"
+    --image-size 128 --workers 2 --seed 0 --expert-noise "$NOISE" --out "$DATA"
 fi
 if [ "$INIT" = scratch ]; then
   START=(--preset tiny_cpu --model-preset "$MODEL" --max-task-tokens 48)
@@ -43,5 +47,5 @@ fi
 "$BIN/smolvla" train "${START[@]}" --freeze "$FREEZE" --dataset "$DATA" --steps "$STEPS" --batch-size "$BATCH" \
   --lr "$LR" --warmup-steps "$WARMUP" --decay-lr 0.00001 --augment-shift "$SHIFT" --num-threads "$THREADS" \
   --cache-mb "$CACHE_MB" --save-every "$SAVE_EVERY" --keep-last-n 3 \
-  --log-every 50 --output-dir "$RUN"
+  --aux-env-state "$AUX" --log-every 50 --output-dir "$RUN"
 echo "policy: $RUN/checkpoints/last/pretrained_model"

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 OBS_IMAGES_PREFIX = "observation.images."
 OBS_STATE = "observation.state"
+# Privileged simulator state a scripted episode records beside the observation (object positions); policies
+# never take it as input, training may regress it as an auxiliary target (`smolvla.train.aux_state`).
+OBS_ENV_STATE = "observation.environment_state"
 OBS_LANG_TOKENS = "observation.language.tokens"
 OBS_LANG_MASK = "observation.language.attention_mask"
 ACTION = "action"

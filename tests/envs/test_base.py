@@ -106,6 +106,7 @@ def test_collect_episode_pairs_obs_before_action(tmp_path) -> None:
     assert ep.frames["action"].shape == (4, 1) and ep.frames["observation.images.cam"].shape == (4, 4, 4, 3)
     np.testing.assert_array_equal(ep.rewards, [0, 0, 0, 1])
     assert ep.stage_scores == {"half": 0.5, "full": 0.5}
+    assert "observation.environment_state" not in ep.frames  # LineEnv offers no privileged state
 
     save_episode(ep, tmp_path / "ep.npz")
     back = load_episode(tmp_path / "ep.npz")
@@ -113,6 +114,21 @@ def test_collect_episode_pairs_obs_before_action(tmp_path) -> None:
     for k, v in ep.frames.items():
         np.testing.assert_array_equal(back.frames[k], v)
         assert back.frames[k].dtype == v.dtype
+
+
+class TrackedLineEnv(LineEnv):
+    """LineEnv whose privileged state is the point's position (what the recording keeps beside the obs)."""
+
+    def privileged_state(self) -> np.ndarray:
+        return np.array([self.x, -self.x], np.float32)
+
+
+def test_collect_episode_records_the_privileged_state_seen_with_each_observation() -> None:
+    ep = collect_episode(TrackedLineEnv(), lambda obs: np.array([0.25], np.float32), seed=None)
+    env_state = ep.frames["observation.environment_state"]
+    assert env_state.dtype == np.float32 and env_state.shape == (4, 2)
+    np.testing.assert_allclose(env_state[:, 0], ep.frames["observation.state"][:, 0])  # same instant as the obs
+    np.testing.assert_allclose(env_state[:, 1], [0.0, -0.25, -0.5, -0.75])
 
 
 def test_collect_episode_respects_max_steps_and_seed() -> None:

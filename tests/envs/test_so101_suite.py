@@ -48,6 +48,25 @@ def test_observation_action_layout(make) -> None:
     assert env.video_frame(32).shape == (32, 64, 3)  # crisp video frames apart from the 16 px policy input
 
 
+def test_privileged_state_lists_cubes_then_bins_with_absent_slots_zero(make) -> None:
+    for task, cubes, bins in (("pick-place", 1, 1), ("stacking", 2, 0), ("sorting", 2, 2)):
+        env = make(task)
+        env.reset(seed=3)
+        state = env.privileged_state()
+        assert state.shape == (10,) and state.dtype == np.float32, task
+        want = np.zeros(10, dtype=np.float32)
+        for i in range(cubes):
+            want[3 * i : 3 * i + 3] = env.cube_pos(i)
+        for i in range(bins):
+            want[6 + 2 * i : 8 + 2 * i] = env.layout.bin_xy[i]
+        np.testing.assert_allclose(state, want, atol=1e-7, err_msg=task)
+    env = make("pick-place")
+    env.reset(seed=3)
+    _put(env, 0, (0.2, 0.05, 0.1))  # the state follows the cube when it moves
+    np.testing.assert_allclose(env.privileged_state()[:3], env.cube_pos(0), atol=1e-7)
+    assert "observation.environment_state" not in env.reset(seed=3)  # never part of what a policy is given
+
+
 def test_same_seed_same_scene(make) -> None:
     env = make("pick-place")
     env.reset(seed=5)
@@ -228,6 +247,9 @@ def test_datagen_writes_a_lerobot_dataset(require_sim, tmp_path) -> None:
     assert item["observation.images.top"].shape == (3, 16, 16) and item["observation.images.wrist"].shape == (3, 16, 16)
     assert item["observation.state"].shape == (6,) and item["action"].shape == (6,)
     assert item["task"] == "put the red cube in the bin"
+    # The privileged object positions are kept beside the observation (an auxiliary training target).
+    assert ds.meta.features["observation.environment_state"]["shape"] == [10]
+    assert item["observation.environment_state"].shape == (10,) and item["observation.environment_state"][2] > 0
     names = [f"{j}.pos" for j in arm.JOINT_NAMES]  # as a real arm's recording names them
     assert ds.meta.features["observation.state"]["names"] == names and ds.meta.features["action"]["names"] == names
 

@@ -86,3 +86,13 @@ def test_short_run(tiny_dataset, tmp_path) -> None:
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [1, 2]
     assert (out / "checkpoints" / "last" / "pretrained_model" / "model.safetensors").is_file()
+
+
+def test_aux_env_state_option(tiny_dataset, tmp_path) -> None:
+    assert build_config("tiny_cpu", ["/a"], aux_env_state=0.5).aux_env_state == 0.5
+    assert build_config("tiny_cpu", ["/a"]).aux_env_state == 0.0  # off unless asked for
+    args = ["train", "--preset", "tiny_cpu", "--dataset", str(tiny_dataset), "--steps", "2", "--aux-env-state", "1"]
+    res = CliRunner().invoke(_app(), [*args, "--output-dir", str(tmp_path / "run")])
+    # This dataset recorded no object positions: the run stops before training, naming the dataset.
+    assert res.exit_code != 0
+    assert "needs 'observation.environment_state' in every dataset" in str(res.exception or res.output)

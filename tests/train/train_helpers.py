@@ -36,5 +36,10 @@ def write_tiny_dataset(
         if "observation.state" in features:
             frames["observation.state"] = state[:-1, : features["observation.state"]["shape"][0]]
         frames["action"] = state[1:, : features["action"]["shape"][0]]
+        if "observation.environment_state" in features:  # a recorded privileged state: slowly moving objects
+            k = features["observation.environment_state"]["shape"][0]
+            frames["observation.environment_state"] = np.cumsum(rng.normal(0, 0.01, size=(length, k)), 0).astype(
+                np.float32
+            )
         writer.add_episode(frames, task=tasks[ep % len(tasks)])
     return root

@@ -31,7 +31,7 @@ def _overrides(opts: dict[str, Any]) -> dict[str, Any]:
     """Top-level TrainConfig fields given on the command line (None = keep the preset's value)."""
     names = (
         "steps", "batch_size", "seed", "output_dir", "save_every", "keep_last_n", "log_every", "eval_every",
-        "device", "backend", "mixed_precision", "freeze", "num_threads",
+        "device", "backend", "mixed_precision", "freeze", "num_threads", "aux_env_state",
     )  # fmt: skip
     out = {k: opts[k] for k in names if opts.get(k) is not None}
     if opts.get("resume"):
@@ -164,6 +164,9 @@ def register(app: typer.Typer) -> None:
         augment_brightness: float = typer.Option(None, min=0.0, max=0.99, help="brightness jitter strength"),
         augment_contrast: float = typer.Option(None, min=0.0, max=0.99, help="contrast jitter strength"),
         augment_saturation: float = typer.Option(None, min=0.0, max=0.99, help="saturation jitter strength"),
+        aux_env_state: float = typer.Option(
+            None, min=0.0, help="weight of the auxiliary object-position loss (needs observation.environment_state)"
+        ),
     ) -> None:
         """Train (or finetune) a SmolVLA policy on local LeRobot datasets."""
         from smolvla.train.loop import main
@@ -180,7 +183,7 @@ def register(app: typer.Typer) -> None:
                 steps=steps, batch_size=batch_size, seed=seed, output_dir=output_dir, resume=resume,
                 freeze=freeze, save_every=save_every, keep_last_n=keep_last_n, log_every=log_every,
                 device=device, backend=backend, mixed_precision=mixed_precision, tensorboard=tensorboard,
-                num_threads=num_threads,
+                num_threads=num_threads, aux_env_state=aux_env_state,
             )  # fmt: skip
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e

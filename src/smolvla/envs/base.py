@@ -137,6 +137,11 @@ class SimEnv(abc.ABC):
     def render(self) -> dict[str, np.ndarray]:
         """Current frames, camera name -> uint8[image_size, image_size, 3] (e.g. for rollout videos)."""
 
+    def privileged_state(self) -> np.ndarray | None:
+        """Object poses a recording keeps as "observation.environment_state" float32[K] (fixed K per env
+        family), or None when the env has none to offer. Never part of what a policy is given."""
+        return None
+
     # Keyword options `scripted_expert` accepts (e.g. off-target approaches for recorded corrections).
     expert_options: tuple[str, ...] = ()
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from smolvla.envs.base import SimEnv
-from smolvla.types import ACTION, OBS_STATE
+from smolvla.types import ACTION, OBS_ENV_STATE, OBS_STATE
 
 # A policy maps the latest observation dict to an action float32[action_dim].
 PolicyFn = Callable[[dict[str, Any]], np.ndarray]
@@ -23,7 +23,8 @@ PolicyFn = Callable[[dict[str, Any]], np.ndarray]
 class Episode:
     """One rollout. frames: key -> stacked array over time:
     "observation.images.<cam>" uint8[T, H, W, 3], "observation.state" float32[T, state_dim],
-    "action" float32[T, action_dim]; rewards float32[T]."""
+    "action" float32[T, action_dim], and "observation.environment_state" float32[T, K] when the env offers
+    a privileged state (`SimEnv.privileged_state`); rewards float32[T]."""
 
     env_name: str
     task: str
@@ -67,12 +68,17 @@ def collect_episode(
         on_reset()
     keys = [*env.camera_keys, OBS_STATE]
     columns: dict[str, list[np.ndarray]] = {k: [] for k in [*keys, ACTION]}
+    privileged = env.privileged_state() is not None
+    if privileged:
+        columns[OBS_ENV_STATE] = []
     rewards: list[float] = []
     info: dict[str, Any] = {"success": False}
     for _ in range(limit):
         action = np.asarray(policy(obs), dtype=np.float32)
         for k in keys:
             columns[k].append(obs[k])
+        if privileged:
+            columns[OBS_ENV_STATE].append(env.privileged_state())
         columns[ACTION].append(action)
         obs, reward, terminated, truncated, info = env.step(action)
         rewards.append(reward)

@@ -176,16 +176,20 @@ def save_checkpoint(
     progress: TrainingProgress,
     train_config_json: str,
     keep_last_n: int | None,
+    save_extra_state: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write checkpoint `step` atomically, point `last` at it and prune old ones; returns its directory.
 
     Re-saving a step (e.g. after a resume) replaces the old copy; leftovers of a killed save are removed.
+    `save_extra_state(state_dir)` writes training-only modules (e.g. an auxiliary head) beside the optimiser.
     """
     final = checkpoints_dir / f"{step:0{STEP_DIGITS}d}"
     with atomic_dir(final) as tmp:
         save_policy(tmp / PRETRAINED_DIR)
         (tmp / "train_config.json").write_text(train_config_json)
         save_training_state(tmp / STATE_DIR, optimizer, scheduler, progress)
+        if save_extra_state is not None:
+            save_extra_state(tmp / STATE_DIR)
     replace_symlink(checkpoints_dir / LAST, final.name)  # relative: the run directory can be moved
     if keep_last_n is not None:
         prune_checkpoints(checkpoints_dir, keep_last_n)

@@ -242,6 +242,9 @@ class TrainConfig:
     tensorboard: bool = False
     # A recipe that only means something from trained weights (finetune): a new run must name them (--init).
     require_init: bool = False
+    # Weight of the auxiliary object-position loss (`smolvla.train.aux_state`; 0 = off). Needs datasets that
+    # recorded "observation.environment_state" (`smolvla datagen so101`).
+    aux_env_state: float = 0.0
 
     def __post_init__(self) -> None:
         configio.check_fields(self)
@@ -253,6 +256,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.keep_last_n must be >= 1 or None (keep all), got {self.keep_last_n}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"TrainConfig.num_threads must be >= 1 or None (torch default), got {self.num_threads}")
+        if not self.aux_env_state >= 0.0:
+            raise ValueError(f"TrainConfig.aux_env_state must be >= 0 (0 = off), got {self.aux_env_state}")
+        if self.aux_env_state > 0 and self.data.mixture is not None:
+            raise ValueError(
+                "TrainConfig.aux_env_state needs plain datasets: a mixture does not carry observation.environment_state"
+            )
         if self.eval_every is not None and self.eval_every < 1:
             raise ValueError(f"TrainConfig.eval_every must be >= 1 or None (never), got {self.eval_every}")
         if self.mixed_precision == "bf16" and not self.device.startswith("cuda"):

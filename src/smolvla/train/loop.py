@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from smolvla.policy.policy import SmolVLAPolicy
+from smolvla.train.aux_state import AUX_HEAD_FILE, EnvStateHead, env_state_stats
 from smolvla.train.checkpointing import (
     PRETRAINED_DIR,
     STATE_DIR,
@@ -47,14 +48,25 @@ EvalFn = Callable[[SmolVLAPolicy, int], dict[str, float]]
 
 
 class PolicyLoss(nn.Module):
-    """`forward(batch) -> (loss, per_element)`: routes the loss through `__call__` so DDP can sync grads."""
+    """`forward(batch) -> (loss, per_element)`: routes the loss through `__call__` so DDP can sync grads.
 
-    def __init__(self, policy: SmolVLAPolicy) -> None:
+    With an `aux` head the loss is flow matching + `aux_weight` x the head's loss; per_element stays the flow
+    matching part, and `last_aux` keeps the head's loss of the last call (detached) for the logs.
+    """
+
+    def __init__(self, policy: SmolVLAPolicy, aux: EnvStateHead | None = None, aux_weight: float = 0.0) -> None:
         super().__init__()
         self.policy = policy
+        self.aux, self.aux_weight = aux, aux_weight
+        self.last_aux: torch.Tensor | None = None
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.policy.compute_loss(batch)
+        loss, per = self.policy.compute_loss(batch)
+        if self.aux is None:
+            return loss, per
+        aux = self.aux.loss(batch)
+        self.last_aux = aux.detach()
+        return loss + self.aux_weight * aux, per
 
 
 @dataclass
@@ -71,6 +83,7 @@ class TrainState:
     runtime: Runtime
     step: int = 0
     run_dir: Path = field(default_factory=Path)
+    aux: EnvStateHead | None = None
 
 
 @dataclass(frozen=True)
@@ -115,9 +128,16 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
     datasets = open_datasets(metas, policy.config, cfg.data)
     apply_freeze(policy.model, cfg.freeze, policy.config.model.decoder.layers)
     params = [p for p in policy.model.parameters() if p.requires_grad]
+    aux = None
+    if cfg.aux_env_state > 0:
+        aux = EnvStateHead(policy.model, len(policy.config.camera_keys), *env_state_stats(metas), seed=cfg.seed)
+        aux.to(policy.device)
+        if cfg.resume:
+            aux.load(ckpt / STATE_DIR / AUX_HEAD_FILE)
+        params += list(aux.parameters())  # after the policy's: the optimiser state indexes them in this order
     o = cfg.optimizer
     optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
-    module, optimizer = runtime.prepare(PolicyLoss(policy), optimizer)
+    module, optimizer = runtime.prepare(PolicyLoss(policy, aux, cfg.aux_env_state), optimizer)
     scheduler = make_scheduler(optimizer, schedule, o.lr)
     logger.info(
         "lr schedule: warmup %d steps, cosine decay to %g at step %d",
@@ -137,7 +157,7 @@ def init_train_state(cfg: TrainConfig, runtime: Runtime) -> TrainState:
         datasets, metas, policy.config, cfg.data, cfg.batch_size, cfg.seed,
         rank=runtime.rank, world_size=runtime.world_size, state=sampler_state, tokenizer=policy.tokenizer,
     )  # fmt: skip
-    return TrainState(policy, module, optimizer, scheduler, loader, sampler, params, runtime, step, run_dir)
+    return TrainState(policy, module, optimizer, scheduler, loader, sampler, params, runtime, step, run_dir, aux)
 
 
 def check_resume_schedule(saved: TrainConfig, cfg: TrainConfig, ckpt: Path) -> None:
@@ -176,7 +196,15 @@ def train_step(state: TrainState, batch: dict, cfg: TrainConfig) -> dict[str, to
     state.scheduler.step()
     state.sampler.advance()
     state.step += 1
-    return {"loss": loss.detach(), "grad_norm": grad_norm.detach(), "lr": lr}
+    out = {"loss": loss.detach(), "grad_norm": grad_norm.detach(), "lr": lr}
+    if state.aux is not None:
+        out["aux_loss"] = _unwrap(state.module).last_aux
+    return out
+
+
+def _unwrap(module: nn.Module) -> PolicyLoss:
+    """The PolicyLoss inside a DDP (accelerate) wrapper, or the module itself."""
+    return module.module if hasattr(module, "module") else module  # type: ignore[return-value]
 
 
 def evaluate(state: TrainState, eval_fn: EvalFn) -> dict[str, float]:
@@ -201,9 +229,11 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig) -> Path | None:
     path = None
     if state.runtime.is_main:
         progress = TrainingProgress(step=state.step, sampler=state.sampler.state.to_dict())
+        aux = state.aux
         path = write_checkpoint(
             state.run_dir / "checkpoints", state.step, state.policy.save_pretrained, state.optimizer,
             state.scheduler, progress, _config_json(cfg), cfg.keep_last_n,
+            None if aux is None else (lambda d: aux.save(d / AUX_HEAD_FILE)),
         )  # fmt: skip
     state.runtime.barrier()
     return path
@@ -220,6 +250,7 @@ class _Window:
 
     def __init__(self) -> None:
         self.loss_sum: torch.Tensor | float = 0.0
+        self.aux_sum: torch.Tensor | float | None = None
         self.steps = 0
         self.t0 = time.monotonic()
 
@@ -227,8 +258,10 @@ class _Window:
         """Leave time spent since `since` (checkpointing, evaluation) out of the throughput."""
         self.t0 += time.monotonic() - since
 
-    def add(self, loss: torch.Tensor) -> None:
+    def add(self, loss: torch.Tensor, aux: torch.Tensor | None = None) -> None:
         self.loss_sum = self.loss_sum + loss
+        if aux is not None:
+            self.aux_sum = (0.0 if self.aux_sum is None else self.aux_sum) + aux
         self.steps += 1
 
     def record(self, step: int, m: dict, batch_size: int) -> dict:
@@ -240,6 +273,8 @@ class _Window:
             "lr": float(m["lr"]),
             "samples_per_s": self.steps * batch_size / elapsed,
         }
+        if self.aux_sum is not None:
+            rec["aux_loss"] = float(self.aux_sum) / self.steps  # unweighted; "loss" includes its weighted share
         self.__init__()
         return rec
 
@@ -273,7 +308,7 @@ def _run(cfg: TrainConfig, eval_fn: EvalFn | None) -> TrainResult:
     with tqdm(total=cfg.steps, initial=state.step, disable=not runtime.is_main, desc="train") as bar:
         while state.step < cfg.steps:
             m = train_step(state, next(batches), cfg)
-            window.add(m["loss"])
+            window.add(m["loss"], m.get("aux_loss"))
             bar.update(1)
             if state.step % cfg.log_every == 0 or state.step == cfg.steps:
                 record = window.record(state.step, m, cfg.batch_size)

@@ -26,6 +26,10 @@ SUBSTEPS = round(1.0 / (FPS * PHYSICS_DT))
 FALLEN_Z = -0.05
 TABLE_REACH = 0.45
 VIDEO_SIZE = 256
+# `privileged_state` layout, the same for every task so one multi-task dataset has one width: up to two
+# cubes (x, y, z) then up to two bins (x, y), in the task's order; slots a task lacks stay 0.
+MAX_CUBES = MAX_BINS = 2
+PRIVILEGED_DIM = 3 * MAX_CUBES + 2 * MAX_BINS
 
 
 class SO101SuiteEnv(SimEnv):
@@ -95,6 +99,15 @@ class SO101SuiteEnv(SimEnv):
         """Rotation of cube i about the vertical (rad), from its x axis."""
         x_axis = self.data.geom_xmat[self._cube_geom[i]].reshape(3, 3)[:, 0]
         return float(np.arctan2(x_axis[1], x_axis[0]))
+
+    def privileged_state(self) -> np.ndarray:
+        """float32[PRIVILEGED_DIM]: cube centres (m), then bin centres (m) on the table; absent slots 0."""
+        out = np.zeros(PRIVILEGED_DIM, dtype=np.float32)
+        for i in range(len(self._cube_geom)):
+            out[3 * i : 3 * i + 3] = self.cube_pos(i)
+        for i, xy in enumerate(self.layout.bin_xy):
+            out[3 * MAX_CUBES + 2 * i : 3 * MAX_CUBES + 2 * i + 2] = xy
+        return out
 
     def scene_state(self) -> tasks.SceneState:
         touched = [False] * len(self._cube_geom)
