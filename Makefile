@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
+# The SO-101 multi-task policy on pick-place, stacking and sorting (~6 min); BENCHMARK=metaworld: the Meta-World one.
+BENCHMARK ?= so101
 demo: $(STAMP)
-	MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/smolvla demo
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/smolvla demo --benchmark $(BENCHMARK)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

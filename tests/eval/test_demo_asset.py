@@ -28,10 +28,11 @@ SO101_ASSET = ASSET.parent / "so101_policy"
 
 
 def test_so101_asset_is_the_suites_multitask_policy_and_small_enough() -> None:
-    """Once committed (`smolvla demo --benchmark so101` plays it), the asset must fit the suite and the budget;
-    until then (no trained policy does the tasks yet) the demo refuses it with the line naming the recipe."""
+    """The committed asset (`smolvla demo --benchmark so101` plays it) must fit the suite and the budget; in a
+    checkout without it the demo refuses with the line naming the recipe."""
     if not SO101_ASSET.is_dir():
-        with pytest.raises(FileNotFoundError, match=r"no SO-101 policy at .*make one with scripts/finetune_so101\.sh"):
+        recipe = r"no SO-101 policy at .*make one with scripts/train_so101_policy\.sh"
+        with pytest.raises(FileNotFoundError, match=recipe):
             _so101_policy(SO101_ASSET)
         return
     size = sum(f.stat().st_size for f in SO101_ASSET.iterdir())

@@ -36,7 +36,8 @@ def test_a_missing_so101_policy_is_one_line_saying_where_and_how(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line == (
         f"error: no SO-101 policy at {missing} (config.json and stats.safetensors): make one with "
-        f"scripts/finetune_so101.sh and copy its checkpoints/last/pretrained_model to {missing}"
+        f"scripts/train_so101_policy.sh (--update-asset writes assets/so101_policy) or copy a trained policy folder "
+        f"to {missing}"
     )
     assert not (tmp_path / "out").exists()
 
@@ -44,7 +45,7 @@ def test_a_missing_so101_policy_is_one_line_saying_where_and_how(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--benchmark", "so101", "--retrain"], "the SO-101 policy is trained by scripts/finetune_so101.sh"),
+        (["--benchmark", "so101", "--retrain"], "the SO-101 policy is trained by scripts/train_so101_policy.sh"),
         (["--split", "ood"], "metaworld has no scene splits; --split is for so101"),
         (["--benchmark", "so101", "--tasks", "pick-plase"], "did you mean 'pick-place'"),
         (["--benchmark", "so-101"], "'so-101' is not one of metaworld, so101"),
@@ -59,10 +60,11 @@ def test_argument_errors(tmp_path, args, message):
 
 def test_a_committed_so101_policy_is_loaded_with_its_camera_size(tmp_path):
     asset = save_policy(demo_cli._quick_policy("so101"), tmp_path / "asset")
-    (asset / "provenance.json").write_text(json.dumps({"recipe": "scripts/finetune_so101.sh"}))
+    (asset / "provenance.json").write_text(json.dumps({"recipe": "scripts/train_so101_policy.sh"}))
     policy, meta, image_size = demo_cli._policy_for("so101", asset, False, False, tmp_path / "out", 1)
     assert policy.config.camera_keys == ("observation.images.top", "observation.images.wrist")
-    assert meta == {"policy": str(asset), "trained_here": False, "provenance": {"recipe": "scripts/finetune_so101.sh"}}
+    provenance = {"recipe": "scripts/train_so101_policy.sh"}
+    assert meta == {"policy": str(asset), "trained_here": False, "provenance": provenance}
     assert image_size == policy.config.image_size == 64  # no training run beside it: its input size
 
 

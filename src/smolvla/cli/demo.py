@@ -5,9 +5,10 @@
     smolvla demo --retrain           # Meta-World: run the training recipe first (expert data -> train), then the demo
     smolvla demo --quick             # a tiny random policy, one short episode: checks the whole path in seconds
 
-The SO-101 policy is the stage-2 multi-task policy of the two-stage recipe: `scripts/finetune_so101.sh` makes it
-(docs/mixtures.md), and its `checkpoints/last/pretrained_model` copied to assets/so101_policy commits it. Without
-it, `--benchmark so101` stops with one line saying so (it takes hours to train, so the demo does not start it).
+The SO-101 policy is one multi-task policy for the three tasks, made by `scripts/train_so101_policy.sh` (the
+stage-2 script `scripts/finetune_so101.sh` from scratch, with the auxiliary object-position loss; its
+`--update-asset` commits it to assets/so101_policy). Without it, `--benchmark so101` stops with one line saying
+so (it takes an hour to train, so the demo does not start it).
 
 No downloads: the policy is a local checkpoint, the tokenizer is byte-level, the simulator is local.
 """
@@ -32,7 +33,7 @@ _REPO_ASSETS = Path(__file__).resolve().parents[3] / "assets"
 ASSETS = _REPO_ASSETS if _REPO_ASSETS.is_dir() else Path("assets")
 DEFAULT_ASSET = ASSETS / "demo_policy"
 SO101_ASSET = ASSETS / "so101_policy"
-SO101_RECIPE = "scripts/finetune_so101.sh"
+SO101_RECIPE = "scripts/train_so101_policy.sh"
 QUICK_TASK = "metaworld/drawer-close-v3"
 
 
@@ -84,7 +85,7 @@ def _so101_policy(asset: Path):
     if not is_policy_dir(asset):
         raise FileNotFoundError(
             f"no SO-101 policy at {asset} (config.json and stats.safetensors): make one with {SO101_RECIPE} "
-            f"and copy its checkpoints/last/pretrained_model to {asset}"
+            f"(--update-asset writes assets/so101_policy) or copy a trained policy folder to {asset}"
         )
     return _load_asset(asset)
 

@@ -74,7 +74,7 @@ def plot_loss_curve(metrics_path: Path | dict[str, Path], png_path: Path) -> Pat
             raise ValueError(f"no finite 'loss' records in {path} to plot")
         ax.plot(*zip(*train, strict=True), label=label)
     ax.set_xlabel("step")
-    ax.set_ylabel("flow-matching loss")
+    ax.set_ylabel("training loss (flow matching + weighted auxiliary)")
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend()
