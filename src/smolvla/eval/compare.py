@@ -83,8 +83,11 @@ def figure(rows: list[Row]):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(tasks))]
         scores = [values.get(t, (0.0, 0.0))[1] for t in tasks]
         success = [values.get(t, (0.0, 0.0))[0] for t in tasks]
-        bars = ax.bar(xs, scores, width, label=r.label)
-        ax.bar(xs, success, width, fill=False, hatch="//", edgecolor=bars[0].get_facecolor(), lw=0)
+        # Colour given per row: the overlay bars would otherwise take the next colour of the cycle, and rows
+        # past the fifth would repeat the first ones' colours. The hatch is drawn in white: in the bar's own
+        # colour it would not show on the bar.
+        ax.bar(xs, scores, width, label=r.label, color=plt.get_cmap("tab10")(i % 10))
+        ax.bar(xs, success, width, fill=False, hatch="//", edgecolor="white", lw=0)
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set_ylim(0, 1)
     ax.set_ylabel("mean score (hatched: success rate)")
