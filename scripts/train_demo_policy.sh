@@ -12,13 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-UPDATE_ASSET=0
-for arg in "$@"; do
-  case "$arg" in
-    --update-asset) UPDATE_ASSET=1 ;;
-    *) echo "usage: $0 [--update-asset]  (unknown argument: $arg)" >&2; exit 2 ;;
-  esac
-done
+source scripts/lib/update_asset_flag.sh "$@"
 
 BIN=${BIN:-.venv/bin}
 WORK=${WORK:-outputs/demo_recipe}

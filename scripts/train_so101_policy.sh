@@ -17,13 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-UPDATE_ASSET=0
-for arg in "$@"; do
-  case "$arg" in
-    --update-asset) UPDATE_ASSET=1 ;;
-    *) echo "usage: $0 [--update-asset]  (unknown argument: $arg)" >&2; exit 2 ;;
-  esac
-done
+source scripts/lib/update_asset_flag.sh "$@"
 
 BIN=${BIN:-.venv/bin}
 WORK=${WORK:-outputs/so101_policy_recipe}
@@ -51,6 +45,8 @@ CONT_STEPS="$CONT_STEPS" CONT_LR="$CONT_LR" "$BIN/python" - "$WORK" "$OUT/proven
 import json, os, sys
 from pathlib import Path
 
+from smolvla.train.metrics import read_metrics
+
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
 
 
@@ -58,7 +54,7 @@ def first_last(run: str) -> dict:
     path = work / run / "metrics.jsonl"
     if not path.is_file():
         return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    records = read_metrics(path)
     return {"first": records[0], "last": records[-1]}
 
 

@@ -6,9 +6,9 @@
     smolvla demo --quick             # a tiny random policy, one short episode: checks the whole path in seconds
 
 The SO-101 policy is one multi-task policy for the three tasks, made by `scripts/train_so101_policy.sh` (the
-stage-2 script `scripts/finetune_so101.sh` from scratch, with the auxiliary object-position loss; its
-`--update-asset` commits it to assets/so101_policy). Without it, `--benchmark so101` stops with one line saying
-so (it takes an hour to train, so the demo does not start it).
+stage-2 script `scripts/finetune_so101.sh` from scratch with the auxiliary object-position loss, then run again
+from that policy; its `--update-asset` commits it to assets/so101_policy). Without it, `--benchmark so101` stops
+with one line saying so (it takes an hour and a half to train, so the demo does not start it).
 
 No downloads: the policy is a local checkpoint, the tokenizer is byte-level, the simulator is local.
 """
